@@ -1,0 +1,1 @@
+"""AdAgent's services: one package each, and the small shared runtime they all import."""

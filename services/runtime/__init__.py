@@ -1,0 +1,1 @@
+"""Shared runtime: bus, event store, object storage, settings, logging, ffmpeg. Nothing service-specific."""

@@ -1,0 +1,1 @@
+"""The append-only event store: SQLite embedded, PostgreSQL at scale, one interface."""

@@ -1,0 +1,33 @@
+"""The event store interface. The store is the source of truth: job state and SSE streams are projections of it."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from contracts.events import AnyEvent, RecordedEvent
+
+
+class DuplicateEvent(Exception):
+    """The event id is already in the store: the fact was recorded before (a redelivery), so do nothing again."""
+
+    def __init__(self, existing: RecordedEvent) -> None:
+        super().__init__(existing.event.event_id)
+        self.existing = existing
+
+
+class EventStore(Protocol):
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def append(self, event: AnyEvent) -> RecordedEvent:
+        """Append with the job's next sequence number (1, 2, ...). Raises DuplicateEvent for a known event id."""
+        ...
+
+    async def history(self, job_id: str, after_seq: int = 0) -> list[RecordedEvent]:
+        """The job's events with seq > after_seq, in order."""
+        ...
+
+    async def job_ids(self, limit: int = 100) -> list[str]:
+        """Job ids, newest first."""
+        ...

@@ -1,0 +1,110 @@
+"""One contract, two stores: the SQLite file (embedded) and PostgreSQL (the real server on 127.0.0.1:5432)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from contracts.events import ClipRendered, JobRequested, PromptingStarted
+from services.runtime.store.port import DuplicateEvent, EventStore
+from services.runtime.store.sqlite import SqliteEventStore
+from tests.brokers import DATABASE_URL, fresh_namespace
+
+MakeStore = Callable[[], Awaitable[EventStore]]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[MakeStore]:
+    schema = fresh_namespace("store")
+    opened: list[EventStore] = []
+
+    async def make() -> EventStore:
+        store: EventStore
+        if request.param == "sqlite":
+            store = SqliteEventStore(tmp_path / "events.sqlite3")
+        else:
+            from services.runtime.store.postgres import PostgresEventStore
+
+            store = PostgresEventStore(DATABASE_URL, schema=schema)
+        await store.open()
+        opened.append(store)
+        return store
+
+    yield make
+    for store in opened:
+        await store.close()
+    if request.param == "postgres":
+        from services.runtime.store.postgres import drop_schema
+
+        await drop_schema(DATABASE_URL, schema)
+
+
+def _requested(job: str) -> JobRequested:
+    return JobRequested(
+        event_id=f"{job}/requested", job_id=job, script="Hi.", avatar_ref="file:///a.png",
+        character_name="c", voice_id=None, aspect_ratio="16:9", resolution="720p",
+    )
+
+
+def _clip(job: str, i: int) -> ClipRendered:
+    return ClipRendered(
+        event_id=f"{job}/clip/{i}", job_id=job, index=i, total_clips=9, clip_ref=f"file:///{i}.mp4", duration_s=1.5
+    )
+
+
+async def test_append_numbers_each_jobs_events_from_one(make_store: MakeStore) -> None:
+    store = await make_store()
+    a1 = await store.append(_requested("ad_1"))
+    b1 = await store.append(_requested("ad_2"))
+    a2 = await store.append(PromptingStarted(event_id="ad_1/prompting", job_id="ad_1"))
+    assert (a1.seq, b1.seq, a2.seq) == (1, 1, 2)
+    history = await store.history("ad_1")
+    assert [r.seq for r in history] == [1, 2]
+    assert history[0].event == _requested("ad_1")
+    assert isinstance(history[1].event, PromptingStarted)
+    assert [r.seq for r in await store.history("ad_1", after_seq=1)] == [2]
+
+
+async def test_duplicate_event_id_is_rejected_and_names_the_original(make_store: MakeStore) -> None:
+    store = await make_store()
+    await store.append(_requested("ad_1"))
+    first = await store.append(_clip("ad_1", 1))
+    with pytest.raises(DuplicateEvent) as caught:
+        await store.append(_clip("ad_1", 1))
+    assert caught.value.existing.seq == first.seq
+    assert caught.value.existing.event == first.event
+    assert len(await store.history("ad_1")) == 2
+
+
+async def test_concurrent_appends_get_distinct_gapless_sequence_numbers(make_store: MakeStore) -> None:
+    writers = [await make_store() for _ in range(3)]
+    await writers[0].append(_requested("ad_9"))
+    results = await asyncio.gather(
+        *(writers[i % 3].append(_clip("ad_9", i)) for i in range(1, 31)), return_exceptions=True
+    )
+    assert not [r for r in results if isinstance(r, BaseException)]
+    assert [r.seq for r in await writers[1].history("ad_9")] == list(range(1, 32))
+
+
+async def test_history_survives_reopening(make_store: MakeStore) -> None:
+    store = await make_store()
+    await store.append(_requested("ad_5"))
+    await store.close()
+    again = await make_store()
+    assert [r.event.event_id for r in await again.history("ad_5")] == ["ad_5/requested"]
+
+
+async def test_job_ids_newest_first(make_store: MakeStore) -> None:
+    store = await make_store()
+    for job in ("ad_1", "ad_2", "ad_3"):
+        await store.append(_requested(job))
+    await store.append(PromptingStarted(event_id="ad_1/prompting", job_id="ad_1"))
+    assert await store.job_ids() == ["ad_3", "ad_2", "ad_1"]
+
+
+async def test_unknown_job_has_empty_history(make_store: MakeStore) -> None:
+    store = await make_store()
+    assert await store.history("ad_404") == []
