@@ -68,7 +68,6 @@ class VoiceEnhancementStarted(Event, frozen=True, kw_only=True):
 
 
 class VoiceEnhanced(Event, frozen=True, kw_only=True):
-    voiced_ref: str
     integrated_lufs: float | None = None
 
 

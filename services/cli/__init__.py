@@ -1,0 +1,1 @@
+"""The `adagent` command line: serve, create, events."""

@@ -1,0 +1,1 @@
+"""The Litestar gateway: creates jobs and streams their events back as SSE."""

@@ -1,0 +1,37 @@
+"""Turn a followed job into SSE messages: the seed's event names and payloads, `id:` = the job's sequence number."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+from litestar.response import ServerSentEventMessage
+
+from contracts.sse import SseProjection
+from services.gateway.journal import Journal
+
+RETRY_MS = 3000
+KEEPALIVE_SECONDS = 15.0
+
+
+async def sse_messages(
+    journal: Journal, job_id: str, *, last_event_id: int = 0, keepalive_seconds: float = KEEPALIVE_SECONDS
+) -> AsyncIterator[ServerSentEventMessage]:
+    # The projection folds the whole history (clip numbering depends on it); only what follows
+    # `last_event_id` is sent.
+    projection = SseProjection()
+    first = True
+    async for recorded in journal.follow(job_id, 0, idle_seconds=keepalive_seconds):
+        if recorded is None:
+            yield ServerSentEventMessage(comment="keep-alive")
+            continue
+        sse = projection.apply(recorded)
+        if sse is None or sse.id <= last_event_id:
+            continue
+        yield ServerSentEventMessage(
+            event=sse.event,
+            id=sse.id,
+            data=json.dumps(sse.data, ensure_ascii=False),
+            retry=RETRY_MS if first else None,
+        )
+        first = False

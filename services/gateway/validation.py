@@ -1,0 +1,135 @@
+"""Check a create-stream body field by field, and decode the avatar, before a job exists."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from contracts.formats import ASPECT_RATIOS, RESOLUTIONS
+from contracts.request import StreamAdRequest
+from services.gateway.errors import RequestError
+from services.runtime.settings import Settings
+
+_DATA_URI = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(?:;[\w.+-]+=[\w.+-]+)*);base64,(?P<data>.*)$", re.S)
+_IMAGE_FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
+
+
+@dataclass(frozen=True)
+class ValidRequest:
+    request: StreamAdRequest
+    avatar_png: bytes  # upright (EXIF orientation applied), RGB, PNG
+    width: int
+    height: int
+
+
+def parse_request(body: bytes, settings: Settings) -> ValidRequest:
+    try:
+        raw: Any = msgspec.json.decode(body)
+    except msgspec.DecodeError as exc:
+        raise RequestError(None, f"the body is not valid JSON ({exc})", 400) from None
+    if not isinstance(raw, dict):
+        raise RequestError(None, "the body must be a JSON object", 400)
+    script = _string(raw, "script", required=True)
+    if not script.strip():
+        raise RequestError("script", "must not be empty")
+    if len(script) > settings.max_script_chars:
+        raise RequestError("script", f"is {len(script)} characters; the limit is {settings.max_script_chars}")
+    image = _string(raw, "character_image", required=True)
+    name = _string(raw, "character_name") if raw.get("character_name") is not None else "character"
+    if len(name) > 100:
+        raise RequestError("character_name", "is longer than 100 characters")
+    voice_id = _string(raw, "voice_id") if raw.get("voice_id") is not None else None
+    aspect = _choice(raw, "aspect_ratio", ASPECT_RATIOS, "16:9")
+    resolution = _choice(raw, "resolution", RESOLUTIONS, "720p")
+    png, width, height = decode_avatar(image, settings)
+    request = StreamAdRequest(
+        script=script,
+        character_image=image,
+        character_name=name.strip() or "character",
+        voice_id=voice_id,
+        aspect_ratio=aspect,  # type: ignore[arg-type]
+        resolution=resolution,  # type: ignore[arg-type]
+    )
+    return ValidRequest(request, png, width, height)
+
+
+def _string(raw: dict[str, Any], field: str, *, required: bool = False) -> str:
+    if field not in raw or raw[field] is None:
+        if required:
+            raise RequestError(field, "is required")
+        return ""
+    value = raw[field]
+    if not isinstance(value, str):
+        raise RequestError(field, f"must be a string, got {type(value).__name__}")
+    return value
+
+
+def _choice(raw: dict[str, Any], field: str, allowed: tuple[str, ...], default: str) -> str:
+    value = raw.get(field)
+    if value is None:
+        return default
+    if value not in allowed:
+        raise RequestError(field, f"{value!r} is not one of {', '.join(allowed)}")
+    return str(value)
+
+
+def decode_avatar(data_uri: str, settings: Settings) -> tuple[bytes, int, int]:
+    field = "character_image"
+    match = _DATA_URI.match(data_uri.strip())
+    if match is None:
+        raise RequestError(field, "must be a data URI like data:image/png;base64,...")
+    mime = (match["mime"] or "").lower()
+    if mime and not mime.startswith("image/"):
+        raise RequestError(field, f"the data URI says {mime}; an image is required")
+    encoded = re.sub(r"\s+", "", match["data"])
+    # Base64 grows bytes by 4/3: refuse an oversized image before decoding it.
+    if len(encoded) * 3 // 4 > settings.max_image_bytes:
+        raise RequestError(field, f"the image is larger than {settings.max_image_bytes} bytes", 413)
+    try:
+        blob = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise RequestError(field, "is not valid base64") from None
+    if not blob:
+        raise RequestError(field, "the image is empty")
+    if len(blob) > settings.max_image_bytes:
+        raise RequestError(field, f"the image is larger than {settings.max_image_bytes} bytes", 413)
+    try:
+        with Image.open(io.BytesIO(blob)) as probe:
+            fmt = probe.format or ""
+            width, height = probe.size
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError):
+        raise RequestError(field, "the bytes are not an image (PNG, JPEG or WebP)") from None
+    if fmt not in _IMAGE_FORMATS:
+        raise RequestError(field, f"{fmt or 'this'} images are not supported; use PNG, JPEG or WebP")
+    if width * height > settings.max_image_pixels:
+        raise RequestError(
+            field, f"the image is {width}x{height} pixels; the limit is {settings.max_image_pixels} pixels", 413
+        )
+    if min(width, height) < 16:
+        raise RequestError(field, f"the image is {width}x{height} pixels; at least 16x16 is needed")
+    try:
+        with Image.open(io.BytesIO(blob)) as img:
+            img.load()
+            upright = ImageOps.exif_transpose(img) or img
+            rgb = _flatten(upright)
+            out = io.BytesIO()
+            rgb.save(out, format="PNG")
+    except (OSError, ValueError, Image.DecompressionBombError):
+        raise RequestError(field, "the image is damaged or truncated") from None
+    return out.getvalue(), rgb.width, rgb.height
+
+
+def _flatten(img: Image.Image) -> Image.Image:
+    if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGB", rgba.size, (255, 255, 255))
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    return img.convert("RGB")

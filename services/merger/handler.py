@@ -1,0 +1,48 @@
+"""Step 3 handler: on each ClipRendered, read the store; when all N clips are in, merge them, once per job."""
+
+from __future__ import annotations
+
+import structlog
+
+from contracts.events import ClipRendered, ClipsMerged, MergeStarted, RecordedEvent, event_id
+from services.merger.concat import concat_clips
+from services.runtime.context import Runtime
+
+log = structlog.get_logger(__name__)
+STEP = 3
+SERVICE = "merger"
+
+
+async def handle_clip_rendered(recorded: RecordedEvent, *, rt: Runtime) -> None:
+    event = recorded.event
+    if not isinstance(event, ClipRendered):
+        return
+    job_id = event.job_id
+    history = await rt.history(job_id)
+    if history.finished or history.has(ClipsMerged):
+        return
+    clips = {c.index: c for c in history.all(ClipRendered)}
+    if len(clips) < event.total_clips:
+        return
+    # The store is the lock: whichever merger appends MergeStarted first does the merge; the rest stand down.
+    claim = await rt.recorder.record(
+        MergeStarted(event_id=event_id(job_id, "merge-started"), job_id=job_id, total_clips=event.total_clips)
+    )
+    if not claim.fresh:
+        return
+    work = rt.work_dir(SERVICE, job_id)
+    try:
+        paths = [await rt.storage.fetch(clips[i].clip_ref, work) for i in sorted(clips)]
+        out = work / "merged.mp4"
+        duration = await concat_clips(paths, out)
+        ref = await rt.storage.put_file(f"jobs/{job_id}/merged.mp4", out, "video/mp4")
+    except Exception as exc:
+        log.exception("merger.failed", job_id=job_id)
+        await rt.fail(job_id, STEP, f"Failed to merge video clips: {exc}")
+        return
+    finally:
+        rt.clean_work_dir(SERVICE, job_id)
+    await rt.recorder.record(
+        ClipsMerged(event_id=event_id(job_id, "clips-merged"), job_id=job_id, merged_ref=ref, duration_s=round(duration, 3))
+    )
+    log.info("merger.done", job_id=job_id, clips=len(clips), duration=round(duration, 2))

@@ -1,0 +1,61 @@
+"""Step 1 handler: JobRequested → PromptingStarted, PromptsGenerated, ClipRenderingStarted and N × RenderClip."""
+
+from __future__ import annotations
+
+import structlog
+
+from contracts.commands import RenderClip
+from contracts.events import (
+    ClipRenderingStarted,
+    JobRequested,
+    PromptingStarted,
+    PromptsGenerated,
+    RecordedEvent,
+    event_id,
+)
+from services.prompter.port import PromptWriter
+from services.runtime.context import Runtime
+
+log = structlog.get_logger(__name__)
+STEP = 1
+
+
+async def handle_job_requested(recorded: RecordedEvent, *, rt: Runtime, writer: PromptWriter) -> None:
+    job = recorded.event
+    if not isinstance(job, JobRequested):
+        return
+    history = await rt.history(job.job_id)
+    if history.finished:
+        return
+    await rt.recorder.record(PromptingStarted(event_id=event_id(job.job_id, "prompting-started"), job_id=job.job_id))
+    # A redelivery reuses the prompts already recorded: a model asked twice would answer differently.
+    generated = history.first(PromptsGenerated)
+    if generated is None:
+        try:
+            clips = await writer.write_prompts(job)
+        except Exception as exc:
+            log.exception("prompter.failed", job_id=job.job_id)
+            await rt.fail(job.job_id, STEP, f"Failed to generate video prompts: {exc}")
+            return
+        generated = PromptsGenerated(event_id=event_id(job.job_id, "prompts-generated"), job_id=job.job_id, clips=clips)
+        generated = (await rt.recorder.record(generated)).recorded.event  # type: ignore[assignment]
+    assert isinstance(generated, PromptsGenerated)
+    total = len(generated.clips)
+    await rt.recorder.record(
+        ClipRenderingStarted(event_id=event_id(job.job_id, "rendering-started"), job_id=job.job_id, total_clips=total)
+    )
+    for clip in generated.clips:
+        await rt.bus.send_command(
+            RenderClip(
+                command_id=event_id(job.job_id, "render", clip.index),
+                job_id=job.job_id,
+                clip=clip,
+                total_clips=total,
+                avatar_ref=job.avatar_ref,
+                character_name=job.character_name,
+                voice_id=job.voice_id,
+                aspect_ratio=job.aspect_ratio,
+                resolution=job.resolution,
+            )
+        )
+    log.info("prompter.done", job_id=job.job_id, clips=total)

@@ -1,0 +1,17 @@
+"""The prompter service: consumes JobRequested from its work queue."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from services.prompter.handler import handle_job_requested
+from services.prompter.local import LocalPromptWriter
+from services.prompter.port import PromptWriter
+from services.runtime.context import Runtime
+
+QUEUE = "prompter"
+
+
+async def start(rt: Runtime, writer: PromptWriter | None = None) -> None:
+    handler = partial(handle_job_requested, rt=rt, writer=writer or LocalPromptWriter())
+    await rt.bus.consume_events(QUEUE, ["JobRequested"], handler, concurrency=4)

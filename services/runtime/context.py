@@ -1,0 +1,86 @@
+"""The runtime a service runs in: settings, event store, bus, object storage and the recorder, opened together."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+
+from contracts.events import JobFailed, event_id
+from services.runtime.bus.memory import InMemoryBroker, InMemoryBus
+from services.runtime.bus.port import Bus
+from services.runtime.job_history import JobHistory
+from services.runtime.recorder import Recorder
+from services.runtime.settings import Settings
+from services.runtime.storage.local import LocalStorage
+from services.runtime.storage.port import ObjectStorage
+from services.runtime.storage.signing import UrlSigner, load_or_create_key
+from services.runtime.store.port import EventStore
+from services.runtime.store.sqlite import SqliteEventStore
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    store: EventStore
+    bus: Bus
+    storage: ObjectStorage
+    recorder: Recorder
+
+    async def history(self, job_id: str) -> JobHistory:
+        return JobHistory(await self.store.history(job_id))
+
+    def work_dir(self, service: str, job_id: str) -> Path:
+        path = self.settings.work_dir / service / job_id
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def clean_work_dir(self, service: str, job_id: str) -> None:
+        shutil.rmtree(self.settings.work_dir / service / job_id, ignore_errors=True)
+
+    async def fail(self, job_id: str, step: int, message: str) -> None:
+        """End the job with an `error` event. One failure per job: a second is a no-op."""
+        log.warning("job.failed", job_id=job_id, step=step, message=message)
+        await self.recorder.record(JobFailed(event_id=event_id(job_id, "failed"), job_id=job_id, step=step, message=message))
+
+    async def close(self) -> None:
+        await self.bus.close()
+        await self.store.close()
+
+
+def make_bus(settings: Settings, broker: InMemoryBroker | None = None) -> Bus:
+    if settings.bus == "rabbitmq":
+        from services.runtime.bus.rabbitmq import RabbitMqBus
+
+        return RabbitMqBus(settings.amqp_url, namespace=settings.amqp_namespace)
+    return InMemoryBus(broker)
+
+
+def make_store(settings: Settings) -> EventStore:
+    if settings.store == "postgres":
+        from services.runtime.store.postgres import PostgresEventStore
+
+        return PostgresEventStore(settings.database_url, schema=settings.database_schema)
+    return SqliteEventStore(settings.sqlite_path)
+
+
+def make_storage(settings: Settings) -> ObjectStorage:
+    signer = UrlSigner(load_or_create_key(settings.home / "signing.key"))
+    return LocalStorage(settings.objects_dir, signer, settings.public_url)
+
+
+async def open_runtime(settings: Settings, *, broker: InMemoryBroker | None = None) -> Runtime:
+    settings.home.mkdir(parents=True, exist_ok=True)
+    store = make_store(settings)
+    await store.open()
+    bus = make_bus(settings, broker)
+    try:
+        await bus.start()
+    except BaseException:
+        await store.close()
+        raise
+    return Runtime(settings, store, bus, make_storage(settings), Recorder(store, bus))

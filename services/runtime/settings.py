@@ -1,0 +1,94 @@
+"""Every setting comes from the environment (ADAGENT_*), validated once at start with a clear message."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+
+
+class SettingsError(ValueError):
+    pass
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    home: Path
+    bus: Literal["memory", "rabbitmq"] = "memory"
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    amqp_namespace: str = "adagent"
+    store: Literal["sqlite", "postgres"] = "sqlite"
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
+    database_schema: str = "public"
+    public_url: str = "http://127.0.0.1:8001"
+    render_concurrency: int = 2
+    url_ttl_seconds: int = 24 * 3600
+    max_image_bytes: int = 10 * 1024 * 1024
+    max_image_pixels: int = 40_000_000
+    max_script_chars: int = 5000
+
+    @property
+    def objects_dir(self) -> Path:
+        return self.home / "objects"
+
+    @property
+    def work_dir(self) -> Path:
+        return self.home / "work"
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.home / "events.sqlite3"
+
+
+_ENV: dict[str, str] = {
+    "bus": "ADAGENT_BUS",
+    "amqp_url": "ADAGENT_AMQP_URL",
+    "amqp_namespace": "ADAGENT_AMQP_NAMESPACE",
+    "store": "ADAGENT_STORE",
+    "database_url": "ADAGENT_DATABASE_URL",
+    "database_schema": "ADAGENT_DATABASE_SCHEMA",
+    "public_url": "ADAGENT_PUBLIC_URL",
+    "render_concurrency": "ADAGENT_RENDER_CONCURRENCY",
+    "url_ttl_seconds": "ADAGENT_URL_TTL_SECONDS",
+    "max_image_bytes": "ADAGENT_MAX_IMAGE_BYTES",
+    "max_image_pixels": "ADAGENT_MAX_IMAGE_PIXELS",
+    "max_script_chars": "ADAGENT_MAX_SCRIPT_CHARS",
+}
+
+_INT_FIELDS = {"render_concurrency", "url_ttl_seconds", "max_image_bytes", "max_image_pixels", "max_script_chars"}
+
+
+def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    env = os.environ if env is None else env
+    raw: dict[str, object] = {"home": Path(env.get("ADAGENT_HOME") or Path.home() / ".adagent").expanduser()}
+    for field, var in _ENV.items():
+        value = env.get(var)
+        if value is None or value == "":
+            continue
+        if field in _INT_FIELDS:
+            try:
+                raw[field] = int(value)
+            except ValueError:
+                raise SettingsError(f"{var} must be a whole number, got {value!r}") from None
+        else:
+            raw[field] = value
+    raw.update(overrides)
+    try:
+        settings = msgspec.convert(raw, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise SettingsError(_explain(str(exc))) from None
+    if settings.render_concurrency < 1:
+        raise SettingsError("ADAGENT_RENDER_CONCURRENCY must be at least 1")
+    if not 1 <= settings.url_ttl_seconds <= 7 * 24 * 3600:
+        raise SettingsError("ADAGENT_URL_TTL_SECONDS must be between 1 and 604800 (7 days)")
+    return settings
+
+
+def _explain(message: str) -> str:
+    # msgspec says "... - at `$.bus`"; name the environment variable the operator has to fix instead.
+    for field, var in _ENV.items():
+        if f"`$.{field}`" in message:
+            return f"{var}: {message.split(' - at ')[0]}"
+    return message

@@ -1,0 +1,160 @@
+"""Event store in PostgreSQL, for several runtime processes sharing one store.
+
+Appends to one job are serialised by a transaction-scoped advisory lock on the job, so any number of processes
+get gapless sequence numbers without locking the table or retrying on conflicts.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+
+from contracts.codec import decode_event, encode
+from contracts.events import AnyEvent, RecordedEvent, event_type
+from services.runtime.store.port import DuplicateEvent
+
+
+def _quote_ident(name: str) -> str:
+    # Schema names come from configuration and tests generate them; quoting keeps any name valid and inert.
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _ddl(schema: str) -> list[str]:
+    s = _quote_ident(schema)
+    return [
+        # data is bytea so the codec's JSON is kept byte for byte: jsonb would reject \u0000 in user text.
+        # recorded_at comes from the database clock so events from different hosts share one clock.
+        f"""
+        CREATE TABLE IF NOT EXISTS {s}.events (
+            position    bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            event_id    text             NOT NULL UNIQUE,
+            job_id      text             NOT NULL,
+            seq         bigint           NOT NULL CHECK (seq > 0),
+            type        text             NOT NULL,
+            version     integer          NOT NULL,
+            data        bytea            NOT NULL,
+            recorded_at double precision NOT NULL
+                DEFAULT extract(epoch FROM clock_timestamp())::double precision,
+            UNIQUE (job_id, seq)
+        )
+        """,
+        # job_ids() reads only the first event of each job, newest first.
+        f"CREATE INDEX IF NOT EXISTS events_job_starts ON {s}.events (position DESC) WHERE seq = 1",
+        f"""
+        CREATE OR REPLACE FUNCTION {s}.events_reject_change() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            RAISE EXCEPTION 'events are append-only' USING ERRCODE = 'restrict_violation';
+        END
+        $$
+        """,
+        # Statement level, so TRUNCATE (which fires no row triggers) is refused as well.
+        f"""
+        CREATE TRIGGER events_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON {s}.events
+            FOR EACH STATEMENT EXECUTE FUNCTION {s}.events_reject_change()
+        """,
+    ]
+
+
+class PostgresEventStore:
+    def __init__(self, dsn: str, *, schema: str = "public", pool_size: int = 10) -> None:
+        if pool_size < 1:
+            raise ValueError("pool_size must be at least 1")
+        self._dsn = dsn
+        self._schema = schema
+        self._pool_size = pool_size
+        self._pool: asyncpg.Pool | None = None
+        table = f"{_quote_ident(schema)}.events"
+        self._sql_lock = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
+        # ON CONFLICT waits for a concurrent insert of the same event id (possible under another job's lock) to
+        # commit, so a lost race becomes "no row returned" instead of an aborted transaction.
+        self._sql_insert = (
+            f"INSERT INTO {table} (event_id, job_id, seq, type, version, data)"
+            f" SELECT $1, $2, COALESCE(MAX(seq), 0) + 1, $3, $4, $5 FROM {table} WHERE job_id = $2"
+            " ON CONFLICT (event_id) DO NOTHING"
+            " RETURNING seq, recorded_at"
+        )
+        self._sql_by_event_id = f"SELECT seq, recorded_at, data FROM {table} WHERE event_id = $1"
+        self._sql_history = f"SELECT seq, recorded_at, data FROM {table} WHERE job_id = $1 AND seq > $2 ORDER BY seq"
+        self._sql_job_ids = f"SELECT job_id FROM {table} WHERE seq = 1 ORDER BY position DESC LIMIT $1"
+
+    def _lock_key(self, what: str) -> str:
+        # Advisory locks are database-wide; naming the schema keeps stores in different schemas from contending.
+        return f"adagent.event_store:{self._schema}:{what}"
+
+    async def open(self) -> None:
+        if self._pool is not None:
+            return
+        pool: asyncpg.Pool = await asyncpg.create_pool(self._dsn, min_size=1, max_size=self._pool_size)
+        try:
+            async with pool.acquire() as conn, conn.transaction():
+                # Concurrent DDL on the same names can fail on the catalog's unique indexes even with IF NOT EXISTS,
+                # so processes opening at once take turns; the lock ends with the transaction, as does the DDL.
+                await conn.execute(self._sql_lock, self._lock_key("ddl"))
+                # The trigger is created last in this one transaction, so its presence means setup is complete;
+                # skipping the DDL then lets a role without CREATE rights open an already provisioned store.
+                provisioned = await conn.fetchval(
+                    "SELECT EXISTS (SELECT 1 FROM pg_trigger"
+                    " WHERE tgrelid = to_regclass($1) AND tgname = 'events_append_only')",
+                    f"{_quote_ident(self._schema)}.events",
+                )
+                if not provisioned:
+                    has_schema = await conn.fetchval(
+                        "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", self._schema
+                    )
+                    if not has_schema:
+                        await conn.execute(f"CREATE SCHEMA {_quote_ident(self._schema)}")
+                    for statement in _ddl(self._schema):
+                        await conn.execute(statement)
+        except BaseException:
+            await pool.close()
+            raise
+        self._pool = pool
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
+
+    @property
+    def _db(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError("event store is not open")
+        return self._pool
+
+    async def append(self, event: AnyEvent) -> RecordedEvent:
+        data = encode(event)
+        async with self._db.acquire() as conn, conn.transaction():
+            # A separate statement, not part of the INSERT: under READ COMMITTED each statement's snapshot is taken
+            # when it starts, so MAX(seq) must be read after the lock is held to see the previous holder's row.
+            await conn.execute(self._sql_lock, self._lock_key(f"job:{event.job_id}"))
+            row = await conn.fetchrow(self._sql_insert, event.event_id, event.job_id, event_type(event), event.v, data)
+            if row is None:
+                raise DuplicateEvent(await self._existing(conn, event.event_id))
+        return RecordedEvent(seq=int(row["seq"]), recorded_at=float(row["recorded_at"]), event=event)
+
+    async def _existing(self, conn: asyncpg.Connection, event_id: str) -> RecordedEvent:
+        row = await conn.fetchrow(self._sql_by_event_id, event_id)
+        if row is None:
+            # Rows are never deleted, so a conflict on event_id always leaves the original readable.
+            raise RuntimeError(f"event {event_id!r} conflicted but cannot be read back")
+        return _recorded(row)
+
+    async def history(self, job_id: str, after_seq: int = 0) -> list[RecordedEvent]:
+        rows = await self._db.fetch(self._sql_history, job_id, after_seq)
+        return [_recorded(row) for row in rows]
+
+    async def job_ids(self, limit: int = 100) -> list[str]:
+        rows = await self._db.fetch(self._sql_job_ids, limit)
+        return [str(row["job_id"]) for row in rows]
+
+
+def _recorded(row: asyncpg.Record) -> RecordedEvent:
+    return RecordedEvent(seq=int(row["seq"]), recorded_at=float(row["recorded_at"]), event=decode_event(row["data"]))
+
+
+async def drop_schema(dsn: str, schema: str) -> None:
+    """Drop the schema and everything in it (the append-only trigger does not stop DROP)."""
+    conn: asyncpg.Connection = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(f"DROP SCHEMA IF EXISTS {_quote_ident(schema)} CASCADE")
+    finally:
+        await conn.close()

@@ -1,0 +1,46 @@
+"""The whole topology in one process: the embedded default (and, with ADAGENT_BUS=rabbitmq, every service of the
+distributed mode inside one process, connected through the broker)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from litestar import Litestar
+
+from services.gateway.app import create_app
+from services.gateway.journal import Journal
+from services.merger import service as merger_service
+from services.prompter import service as prompter_service
+from services.renderer import service as renderer_service
+from services.runtime.context import Runtime, open_runtime
+from services.runtime.settings import Settings
+from services.voice import service as voice_service
+
+
+@dataclass
+class Stack:
+    runtime: Runtime
+    journal: Journal
+    app: Litestar
+
+    async def close(self) -> None:
+        self.app.state.ready = False
+        await self.journal.stop()
+        await self.runtime.close()
+
+
+async def open_stack(settings: Settings) -> Stack:
+    rt = await open_runtime(settings)
+    try:
+        await prompter_service.start(rt)
+        await renderer_service.start(rt)
+        await merger_service.start(rt)
+        await voice_service.start(rt)
+        journal = Journal(rt.store, rt.bus)
+        await journal.start()
+    except BaseException:
+        await rt.close()
+        raise
+    app = create_app(rt, journal)
+    app.state.ready = True
+    return Stack(rt, journal, app)

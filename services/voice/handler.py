@@ -1,0 +1,73 @@
+"""Steps 4 and 5: enhance the voice of the merged cut, then store the final MP4 and sign its URL."""
+
+from __future__ import annotations
+
+import structlog
+
+from contracts.events import (
+    ClipsMerged,
+    FinalizationStarted,
+    JobCompleted,
+    JobRequested,
+    RecordedEvent,
+    VoiceEnhanced,
+    VoiceEnhancementStarted,
+    event_id,
+)
+from services.runtime.context import Runtime
+from services.runtime.media_probe import probe
+from services.voice.port import VoiceEnhancer
+
+log = structlog.get_logger(__name__)
+SERVICE = "voice"
+
+
+async def handle_clips_merged(recorded: RecordedEvent, *, rt: Runtime, enhancer: VoiceEnhancer) -> None:
+    merged = recorded.event
+    if not isinstance(merged, ClipsMerged):
+        return
+    job_id = merged.job_id
+    history = await rt.history(job_id)
+    if history.finished:
+        return
+    requested = history.first(JobRequested)
+    voice_id = requested.voice_id if requested else None
+    work = rt.work_dir(SERVICE, job_id)
+    try:
+        await rt.recorder.record(VoiceEnhancementStarted(event_id=event_id(job_id, "voice-started"), job_id=job_id))
+        try:
+            source = await rt.storage.fetch(merged.merged_ref, work)
+            voiced = work / "voiced.mp4"
+            lufs = await enhancer.enhance(source, voiced, voice_id)
+        except Exception as exc:
+            log.exception("voice.failed", job_id=job_id)
+            await rt.fail(job_id, 4, f"Failed to enhance the voice: {exc}")
+            return
+        await rt.recorder.record(
+            VoiceEnhanced(
+                event_id=event_id(job_id, "voice-enhanced"),
+                job_id=job_id,
+                integrated_lufs=None if lufs is None else round(lufs, 2),
+            )
+        )
+        await rt.recorder.record(FinalizationStarted(event_id=event_id(job_id, "finalization-started"), job_id=job_id))
+        try:
+            final_ref = await rt.storage.put_file(f"jobs/{job_id}/{job_id}.mp4", voiced, "video/mp4")
+            url = await rt.storage.signed_url(final_ref, rt.settings.url_ttl_seconds)
+            duration = probe(voiced).duration_s
+        except Exception as exc:
+            log.exception("finalize.failed", job_id=job_id)
+            await rt.fail(job_id, 5, f"Failed to store the final video: {exc}")
+            return
+    finally:
+        rt.clean_work_dir(SERVICE, job_id)
+    await rt.recorder.record(
+        JobCompleted(
+            event_id=event_id(job_id, "completed"),
+            job_id=job_id,
+            final_ref=final_ref,
+            final_video_url=url,
+            duration_s=round(duration, 3),
+        )
+    )
+    log.info("voice.done", job_id=job_id, lufs=lufs)
