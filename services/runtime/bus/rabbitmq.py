@@ -155,6 +155,7 @@ class RabbitMqBus:
         self._retry_delay = retry_delay
         self._close_grace = close_grace
         self._topology: _Topology | None = None
+        self._closing = False
         self._inflight: set[asyncio.Task[Any]] = set()
         self._start_lock = asyncio.Lock()
 
@@ -174,19 +175,23 @@ class RabbitMqBus:
                 await connection.close()
                 raise
             self._topology = _Topology(connection, channel, events, commands)
+            self._closing = False
             log.info("bus.connected", broker=_redacted(self._url), namespace=self._namespace)
 
     async def close(self) -> None:
-        topology, self._topology = self._topology, None
-        if topology is None:
+        topology = self._topology
+        if topology is None or self._closing:
             return
+        self._closing = True
         # Stop deliveries first so nothing new starts while in-flight handlers drain.
         for consumer in topology.consumers:
             with contextlib.suppress(*_CHANNEL_GONE):
                 await asyncio.wait_for(consumer.queue.cancel(consumer.tag), _OP_TIMEOUT)
         for subscription in list(topology.subscriptions):
             await self._unsubscribe(topology, subscription)
+        # Publishing stays possible until here: a handler finishing in the grace period publishes its events.
         await self._drain_inflight()
+        self._topology = None
         # Closing the connection is what returns the cancelled handlers' unacknowledged messages to their queues.
         with contextlib.suppress(*_CHANNEL_GONE):
             await asyncio.wait_for(topology.connection.close(), _OP_TIMEOUT)
@@ -237,13 +242,16 @@ class RabbitMqBus:
         A publish that was cut off may have reached the broker anyway, so a retry can duplicate it; consumers
         already tolerate that (at-least-once, deterministic ids)."""
         deadline = asyncio.get_running_loop().time() + _RECONNECT_WAIT
+        waiting = False
         while True:
             try:
                 return await exchange.publish(message, routing_key=routing_key, mandatory=mandatory)
             except _RECONNECTING as exc:
                 if self._topology is None or asyncio.get_running_loop().time() >= deadline:
                     raise
-                log.warning("bus.publish_retry", routing_key=routing_key, error=repr(exc))
+                if not waiting:
+                    waiting = True
+                    log.warning("bus.publish_waiting_for_reconnect", routing_key=routing_key, error=repr(exc))
                 await asyncio.sleep(_RECONNECT_POLL)
 
     # -- work queues -----------------------------------------------------------------------------------------
@@ -280,6 +288,10 @@ class RabbitMqBus:
                 await declared.bind(exchange, routing_key=key)
 
             async def on_message(message: AbstractIncomingMessage) -> None:
+                if self._closing or self._topology is not topology:
+                    # Delivered while close() was stopping this consumer: leave it unacknowledged, so the broker
+                    # gives it to another consumer when the connection closes.
+                    return
                 await self._track(self._handle(declared.name, message, decode, handler))
 
             tag = await declared.consume(on_message, no_ack=False)
