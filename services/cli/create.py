@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import itertools
 import mimetypes
 import sys
 import time
@@ -34,7 +35,7 @@ class Outcome:
                      "step5": "5 finalize", "complete": "end"}.get(name)
             if label and (not marks or marks[-1][0] != label):
                 marks.append((label, at))
-        return {a: round(tb - ta, 2) for (a, ta), (_, tb) in zip(marks, marks[1:], strict=False)}
+        return {a: round(tb - ta, 2) for (a, ta), (_, tb) in itertools.pairwise(marks)}
 
 
 def request_body(script: str, avatar: Path, **options: str | None) -> dict[str, Any]:

@@ -22,7 +22,7 @@ def format_event(recorded: RecordedEvent, started: float) -> str:
     when = dt.datetime.fromtimestamp(recorded.recorded_at, dt.UTC).strftime("%H:%M:%S.%f")[:-3]
     detail = "  ".join(f"{k}={v}" for k, v in fields.items() if not isinstance(v, list))
     lines = [f"{recorded.seq:>3}  {when}  +{recorded.recorded_at - started:7.2f}s  {event_type(ev):<24} {detail}"]
-    for k, v in fields.items():
+    for v in fields.values():
         if isinstance(v, list):
             lines.extend(f"{'':>44}{item}" for item in v)
     return "\n".join(line.rstrip() for line in lines)

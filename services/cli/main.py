@@ -35,7 +35,9 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--resolution", choices=RESOLUTIONS, default=None)
     create.add_argument("--character-name", default=None)
     create.add_argument("--voice-id", default=None)
-    create.add_argument("--server", default=None, help="a running AdAgent, e.g. http://127.0.0.1:8001 (default: embedded)")
+    create.add_argument(
+        "--server", default=None, help="a running AdAgent, e.g. http://127.0.0.1:8001 (default: embedded)"
+    )
     create.add_argument("--token", default=os.environ.get("ADAGENT_TOKEN"), help=argparse.SUPPRESS)
 
     events = sub.add_parser("events", help="print a job's history from the event store")

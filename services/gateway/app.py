@@ -50,7 +50,7 @@ async def download(key: str, state: State, expires: int = 0, signature: str = ""
         path: Path = storage.path_for(key)
     except ValueError:
         raise PermissionDeniedException("the link is invalid or has expired") from None
-    if not path.is_file():
+    if not await asyncio.to_thread(path.is_file):
         raise NotFoundException()
     return File(path, filename=path.name, content_disposition_type="inline")
 

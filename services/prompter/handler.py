@@ -1,4 +1,4 @@
-"""Step 1 handler: JobRequested → PromptingStarted, PromptsGenerated, ClipRenderingStarted and N × RenderClip."""
+"""Step 1 handler: JobRequested → PromptingStarted, PromptsGenerated, ClipRenderingStarted and N RenderClip commands."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contracts.events import ClipPlan, JobRequested
-from services.prompter.script_split import split_script, speech_seconds
+from services.prompter.script_split import speech_seconds, split_script
 
 _CAMERA = (
     "medium close-up, eye level, slow push-in",

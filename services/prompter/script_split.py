@@ -14,13 +14,13 @@ MAX_CLIP_SECONDS = 8.0
 WORDS_PER_SECOND = 2.5  # about 150 words a minute, a natural advertising read
 PAUSE_SECONDS = 0.25  # a breath at a comma or sentence end
 
-_SENTENCE_END = re.compile(r"(?<=[.!?…])[\"')\]]*\s+")
-_CLAUSE_END = re.compile(r"(?<=[,;:])\s+|\s+(?=[—–-]\s)")
+_SENTENCE_END = re.compile(r"(?<=[.!?\u2026])[\"')\]]*\s+")
+_CLAUSE_END = re.compile(r"(?<=[,;:])\s+|\s+(?=[\u2014\u2013-]\s)")
 
 
 def speech_seconds(text: str) -> float:
     words = len(text.split())
-    pauses = len(re.findall(r"[,;:.!?…—–]", text))
+    pauses = len(re.findall(r"[,;:.!?\u2026\u2014\u2013]", text))
     return words / WORDS_PER_SECOND + pauses * PAUSE_SECONDS
 
 

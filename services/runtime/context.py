@@ -45,7 +45,8 @@ class Runtime:
     async def fail(self, job_id: str, step: int, message: str) -> None:
         """End the job with an `error` event. One failure per job: a second is a no-op."""
         log.warning("job.failed", job_id=job_id, step=step, message=message)
-        await self.recorder.record(JobFailed(event_id=event_id(job_id, "failed"), job_id=job_id, step=step, message=message))
+        failed = JobFailed(event_id=event_id(job_id, "failed"), job_id=job_id, step=step, message=message)
+        await self.recorder.record(failed)
 
     async def close(self) -> None:
         await self.bus.close()

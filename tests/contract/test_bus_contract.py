@@ -66,8 +66,8 @@ def _command(i: int) -> RenderClip:
     )
 
 
-async def _until(predicate: object, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
+async def _until(predicate: object, within: float = 10.0) -> None:
+    deadline = time.monotonic() + within
     while not predicate():  # type: ignore[operator]
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")

@@ -66,7 +66,9 @@ class SqliteEventStore:
         now = time.time()
         db.execute("BEGIN IMMEDIATE")
         try:
-            row = db.execute("SELECT seq, recorded_at, data FROM events WHERE event_id = ?", (event.event_id,)).fetchone()
+            row = db.execute(
+                "SELECT seq, recorded_at, data FROM events WHERE event_id = ?", (event.event_id,)
+            ).fetchone()
             if row is not None:
                 db.execute("ROLLBACK")
                 raise DuplicateEvent(RecordedEvent(seq=row[0], recorded_at=row[1], event=decode_event(row[2])))
