@@ -11,10 +11,13 @@ from services.gateway.app import create_app
 from services.gateway.journal import Journal
 from services.merger import service as merger_service
 from services.prompter import service as prompter_service
+from services.prompter.port import PromptWriter
 from services.renderer import service as renderer_service
+from services.renderer.port import ClipRenderer
 from services.runtime.context import Runtime, open_runtime
 from services.runtime.settings import Settings
 from services.voice import service as voice_service
+from services.voice.port import VoiceEnhancer
 
 
 @dataclass
@@ -29,13 +32,20 @@ class Stack:
         await self.runtime.close()
 
 
-async def open_stack(settings: Settings) -> Stack:
+async def open_stack(
+    settings: Settings,
+    *,
+    writer: PromptWriter | None = None,
+    renderer: ClipRenderer | None = None,
+    enhancer: VoiceEnhancer | None = None,
+) -> Stack:
+    """Providers default to the local ones; tests pass their own to observe or break a step."""
     rt = await open_runtime(settings)
     try:
-        await prompter_service.start(rt)
-        await renderer_service.start(rt)
+        await prompter_service.start(rt, writer)
+        await renderer_service.start(rt, renderer)
         await merger_service.start(rt)
-        await voice_service.start(rt)
+        await voice_service.start(rt, enhancer)
         journal = Journal(rt.store, rt.bus)
         await journal.start()
     except BaseException:

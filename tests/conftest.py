@@ -4,6 +4,7 @@ import base64
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,11 +28,13 @@ class Server:
     settings: Settings
 
 
-async def start_server(home: Path, **overrides: object) -> AsyncIterator[Server]:
+async def start_server(
+    home: Path, providers: dict[str, Any] | None = None, **overrides: object
+) -> AsyncIterator[Server]:
     sock = bind("127.0.0.1", 0)
     url = public_url("127.0.0.1", sock.getsockname()[1])
     settings = load_settings({"ADAGENT_HOME": str(home)}, public_url=url, **overrides)
-    async with running_server(settings, sock) as stack:
+    async with running_server(settings, sock, **(providers or {})) as stack:
         yield Server(url, stack, settings)
 
 

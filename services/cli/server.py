@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import socket
 from collections.abc import AsyncIterator
+from typing import Any
 
 import uvicorn
 
@@ -23,9 +24,9 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 @contextlib.asynccontextmanager
-async def running_server(settings: Settings, sock: socket.socket) -> AsyncIterator[Stack]:
+async def running_server(settings: Settings, sock: socket.socket, **providers: Any) -> AsyncIterator[Stack]:
     """The stack served on `sock` until the block exits."""
-    stack = await open_stack(settings)
+    stack = await open_stack(settings, **providers)
     config = uvicorn.Config(stack.app, log_level="warning", lifespan="off", timeout_graceful_shutdown=5)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))

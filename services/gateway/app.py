@@ -9,6 +9,7 @@ from typing import Any
 from litestar import Litestar, Request, get, post
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException, NotFoundException, PermissionDeniedException
+from litestar.params import FromPath, FromQuery
 from litestar.response import File, Response, ServerSentEvent
 
 from services.gateway.errors import RequestError, http_error_handler, request_error_handler
@@ -39,7 +40,12 @@ async def health(state: State) -> Response[dict[str, str]]:
 
 
 @get(f"{FILES_ROUTE}/{{key:path}}", summary="Download a stored object with a signed, expiring URL")
-async def download(key: str, state: State, expires: int = 0, signature: str = "") -> File:
+async def download(
+    key: FromPath[str],
+    state: State,
+    expires: FromQuery[int] = 0,
+    signature: FromQuery[str] = "",
+) -> File:
     storage = state.runtime.storage
     key = key.lstrip("/")
     if not isinstance(storage, LocalStorage):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
 
@@ -21,10 +23,10 @@ def error_body(status_code: int, message: str, field: str | None = None) -> dict
     return body
 
 
-def request_error_handler(_: Request[object, object, object], exc: RequestError) -> Response[dict[str, object]]:
+def request_error_handler(_: Request[Any, Any, Any], exc: RequestError) -> Response[dict[str, object]]:
     detail = f"{exc.field}: {exc.message}" if exc.field else exc.message
     return Response(error_body(exc.status_code, detail, exc.field), status_code=exc.status_code)
 
 
-def http_error_handler(_: Request[object, object, object], exc: HTTPException) -> Response[dict[str, object]]:
+def http_error_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, object]]:
     return Response(error_body(exc.status_code, exc.detail), status_code=exc.status_code, headers=exc.headers)

@@ -43,6 +43,8 @@ async def handle_clip_rendered(recorded: RecordedEvent, *, rt: Runtime) -> None:
     finally:
         rt.clean_work_dir(SERVICE, job_id)
     await rt.recorder.record(
-        ClipsMerged(event_id=event_id(job_id, "clips-merged"), job_id=job_id, merged_ref=ref, duration_s=round(duration, 3))
+        ClipsMerged(
+            event_id=event_id(job_id, "clips-merged"), job_id=job_id, merged_ref=ref, duration_s=round(duration, 3)
+        )
     )
     log.info("merger.done", job_id=job_id, clips=len(clips), duration=round(duration, 2))

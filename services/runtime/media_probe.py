@@ -59,11 +59,18 @@ def decode_audio(path: Path | str, sample_rate: int = 48000) -> npt.NDArray[np.f
     with av.open(str(path)) as container:
         if not container.streams.audio:
             return np.zeros(0, dtype=np.float32)
-        for frame in container.decode(container.streams.audio[0]):
+        stream = container.streams.audio[0]
+        declared_s = _seconds(stream.duration, stream.time_base)
+        for frame in container.decode(stream):
             chunks.extend(f.to_ndarray().reshape(-1).astype(np.float32) for f in resampler.resample(frame))
     # The resampler holds back a few samples of filter delay until it is flushed.
     chunks.extend(f.to_ndarray().reshape(-1).astype(np.float32) for f in resampler.resample(None))
-    return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
+    samples = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
+    if declared_s is not None:
+        # The decoder skips AAC's leading priming but hands back the zero padding that fills the last 1024-sample
+        # frame; the track's duration says where the real audio ends.
+        samples = samples[: round(declared_s * sample_rate)]
+    return samples
 
 
 def rms_dbfs(samples: npt.NDArray[Any]) -> float:

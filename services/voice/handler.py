@@ -54,7 +54,7 @@ async def handle_clips_merged(recorded: RecordedEvent, *, rt: Runtime, enhancer:
         try:
             final_ref = await rt.storage.put_file(f"jobs/{job_id}/{job_id}.mp4", voiced, "video/mp4")
             url = await rt.storage.signed_url(final_ref, rt.settings.url_ttl_seconds)
-            duration = probe(voiced).duration_s
+            duration = probe(voiced).duration_s or 0.0
         except Exception as exc:
             log.exception("finalize.failed", job_id=job_id)
             await rt.fail(job_id, 5, f"Failed to store the final video: {exc}")

@@ -1,0 +1,86 @@
+"""Join rendered clips into one cut: video copied bit for bit, audio rebuilt as one sample-exact track.
+
+Why not `-c copy` for the audio too: every AAC clip starts with encoder priming and ends on a padded 1024-sample
+frame, so copying the packets back to back shifts the sound a few milliseconds later at every join, and over a
+dozen clips the lips visibly trail the voice. Decoding each clip, cutting or padding it to exactly its video's
+length, and encoding the whole track once puts every line where its picture is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from pathlib import Path
+from typing import Final
+
+from services.runtime.ffmpeg import run_ffmpeg
+from services.runtime.media_probe import MediaInfo, probe
+
+AUDIO_RATE: Final = 48000
+
+
+def _video_seconds(clip: Path, info: MediaInfo) -> float:
+    seconds = info.video_duration_s or info.duration_s
+    if info.video_codec is None or not seconds:
+        raise ValueError(f"clip has no video stream with a duration: {clip}")
+    return seconds
+
+
+def _concat_list(clips: list[Path], seconds: list[float]) -> str:
+    # `inpoint 0`: otherwise the demuxer starts each file at its earliest timestamp over all streams, which is the
+    # AAC priming at -21 ms, and the copied video comes out shifted by it.
+    # `duration`: the next clip then starts where this clip's video ends, not where its longest stream ends, so the
+    # video has neither gaps nor overlaps.
+    lines = ["ffconcat version 1.0"]
+    for clip, duration in zip(clips, seconds, strict=True):
+        quoted = str(clip.resolve()).replace("'", "'\\''")
+        lines += [f"file '{quoted}'", "inpoint 0", f"duration {duration:.6f}"]
+    return "\n".join(lines) + "\n"
+
+
+def _audio_graph(infos: list[MediaInfo], seconds: list[float], layout: str) -> str:
+    parts: list[str] = []
+    for i, (info, duration) in enumerate(zip(infos, seconds, strict=True), start=1):
+        end_sample = round(duration * AUDIO_RATE)
+        if info.audio_codec is None:
+            source = f"anullsrc=r={AUDIO_RATE}:cl={layout}"
+        else:
+            # first_pts=0 pads or trims the head, should a clip's audio not start with its video.
+            source = f"[{i}:a:0]aresample={AUDIO_RATE}:first_pts=0,aformat=sample_fmts=fltp:channel_layouts={layout}"
+        parts.append(f"{source},apad,atrim=end_sample={end_sample}[a{i}]")
+    joined = "".join(f"[a{i}]" for i in range(1, len(infos) + 1))
+    parts.append(f"{joined}concat=n={len(infos)}:v=0:a=1[a]")
+    return ";".join(parts)
+
+
+async def concat_clips(clips: list[Path], out: Path) -> float:
+    """Write the clips, in order, as one MP4 at `out`; return its duration in seconds."""
+    if not clips:
+        raise ValueError("nothing to concatenate")
+    infos = await asyncio.to_thread(lambda: [probe(clip) for clip in clips])
+    seconds = [_video_seconds(clip, info) for clip, info in zip(clips, infos, strict=True)]
+    # Mono voice stays mono; one stereo clip makes the whole track stereo rather than fold it down.
+    layout = "stereo" if any((info.audio_channels or 0) >= 2 for info in infos) else "mono"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(f".{out.stem}.partial.mp4")
+    with tempfile.TemporaryDirectory(prefix="adagent-merge-") as tmp:
+        listing = Path(tmp) / "clips.ffconcat"
+        listing.write_text(_concat_list(clips, seconds), encoding="utf-8")
+        inputs = [arg for clip in clips for arg in ("-i", str(clip))]
+        try:
+            await run_ffmpeg(
+                "-f", "concat", "-safe", "0", "-i", str(listing),
+                *inputs,
+                "-filter_complex", _audio_graph(infos, seconds, layout),
+                "-map", "0:v:0", "-c:v", "copy",
+                "-map", "[a]", "-c:a", "aac", "-b:a", "128k", "-ar", str(AUDIO_RATE),
+                "-movflags", "+faststart",
+                str(partial),
+            )  # fmt: skip
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+    os.replace(partial, out)
+    merged = await asyncio.to_thread(probe, out)
+    return merged.video_duration_s or merged.duration_s or sum(seconds)
