@@ -64,7 +64,7 @@ class ClipsMerged(Event, frozen=True, kw_only=True):
 
 
 class VoiceEnhancementStarted(Event, frozen=True, kw_only=True):
-    pass
+    provider: str = "local"
 
 
 class VoiceEnhanced(Event, frozen=True, kw_only=True):

@@ -25,6 +25,10 @@ from contracts.events import (
 
 TERMINAL_SSE_EVENTS = frozenset({"complete", "error"})
 
+# The seed's wording names ElevenLabs; saying so when the voice is mastered locally would mislead the user.
+_VOICE_MESSAGES = {"elevenlabs": "Enhancing voice with ElevenLabs..."}
+_LOCAL_VOICE = "Enhancing voice..."
+
 
 class SseEvent(msgspec.Struct, frozen=True, kw_only=True):
     event: str
@@ -74,7 +78,7 @@ class SseProjection:
         elif isinstance(ev, MergeStarted):
             name, data = "step3", {"step": 3, "message": "Merging video clips...", "progress": 60}
         elif isinstance(ev, VoiceEnhancementStarted):
-            name, data = "step4", {"step": 4, "message": "Enhancing voice with ElevenLabs...", "progress": 80}
+            name, data = "step4", {"step": 4, "message": _VOICE_MESSAGES.get(ev.provider, _LOCAL_VOICE), "progress": 80}
         elif isinstance(ev, FinalizationStarted):
             name, data = "step5", {"step": 5, "message": "Finalizing...", "progress": 95}
         elif isinstance(ev, JobCompleted):

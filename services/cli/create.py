@@ -31,8 +31,14 @@ class Outcome:
         """Seconds spent in each step, from one step's first event to the next step's."""
         marks: list[tuple[str, float]] = []
         for name, _, at in self.events:
-            label = {"step1": "1 prompts", "step2_clip": "2 clips", "step3": "3 merge", "step4": "4 voice",
-                     "step5": "5 finalize", "complete": "end"}.get(name)
+            label = {
+                "step1": "1 prompts",
+                "step2_clip": "2 clips",
+                "step3": "3 merge",
+                "step4": "4 voice",
+                "step5": "5 finalize",
+                "complete": "end",
+            }.get(name)
             if label and (not marks or marks[-1][0] != label):
                 marks.append((label, at))
         return {a: round(tb - ta, 2) for (a, ta), (_, tb) in itertools.pairwise(marks)}

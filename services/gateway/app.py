@@ -70,4 +70,5 @@ def create_app(rt: Runtime, journal: Journal) -> Litestar:
         state=state,
         exception_handlers={RequestError: request_error_handler, HTTPException: http_error_handler},
         request_max_body_size=max_body,
+        logging_config=None,  # logging is configured once, with secret scrubbing, by services.runtime.logging
     )

@@ -31,7 +31,7 @@ class LocalPromptWriter:
                 index=i,
                 line=line,
                 prompt=(
-                    f"{name}, exactly as in the reference image, speaks straight to camera: \"{line}\" "
+                    f'{name}, exactly as in the reference image, speaks straight to camera: "{line}" '
                     f"Bright, clean studio setting; {_CAMERA[(i - 1) % len(_CAMERA)]}; {_emotion(line)}; "
                     "lips in sync with the words."
                 ),

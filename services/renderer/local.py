@@ -96,7 +96,7 @@ class LocalClipRenderer:
             speech_s, _ = await asyncio.gather(
                 asyncio.to_thread(tts.write_wav, command.clip.line, speech),
                 asyncio.to_thread(compose_still, avatar, canvas_size, still),
-        )
+            )
             frames = math.ceil(speech_s * FPS) + TAIL_FRAMES
             try:
                 await self._encode(still, speech, width, height, frames, partial)
@@ -108,19 +108,49 @@ class LocalClipRenderer:
 
     async def _encode(self, still: Path, speech: Path, width: int, height: int, frames: int, out: Path) -> None:
         await run_ffmpeg(
-            "-i", str(still),
-            "-i", str(speech),
-            "-filter_complex", _video_filter(width, height, frames, self._push_in) + ";" + _audio_filter(frames),
-            "-map", "[v]",
-            "-map", "[a]",
-            "-frames:v", str(frames),
-            "-c:v", "libx264", "-preset", "veryfast", "-crf", str(CRF), "-threads", str(self._threads),
+            "-i",
+            str(still),
+            "-i",
+            str(speech),
+            "-filter_complex",
+            _video_filter(width, height, frames, self._push_in) + ";" + _audio_filter(frames),
+            "-map",
+            "[v]",
+            "-map",
+            "[a]",
+            "-frames:v",
+            str(frames),
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-crf",
+            str(CRF),
+            "-threads",
+            str(self._threads),
             # B-frames cost ~30 % of the encode on this slow, even motion and save nothing measurable in size.
-            "-bf", "0",
-            "-r", str(FPS),
-            "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709", "-color_range", "tv",
+            "-bf",
+            "0",
+            "-r",
+            str(FPS),
+            "-colorspace",
+            "bt709",
+            "-color_primaries",
+            "bt709",
+            "-color_trc",
+            "bt709",
+            "-color_range",
+            "tv",
             # Mono: the voice is mono, and the AAC encoder takes half the time.
-            "-c:a", "aac", "-b:a", "128k", "-ar", str(AUDIO_RATE), "-ac", "1",
-            "-movflags", "+faststart",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "128k",
+            "-ar",
+            str(AUDIO_RATE),
+            "-ac",
+            "1",
+            "-movflags",
+            "+faststart",
             str(out),
         )

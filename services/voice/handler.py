@@ -34,7 +34,9 @@ async def handle_clips_merged(recorded: RecordedEvent, *, rt: Runtime, enhancer:
     voice_id = requested.voice_id if requested else None
     work = rt.work_dir(SERVICE, job_id)
     try:
-        await rt.recorder.record(VoiceEnhancementStarted(event_id=event_id(job_id, "voice-started"), job_id=job_id))
+        await rt.recorder.record(
+            VoiceEnhancementStarted(event_id=event_id(job_id, "voice-started"), job_id=job_id, provider=enhancer.name)
+        )
         try:
             source = await rt.storage.fetch(merged.merged_ref, work)
             voiced = work / "voiced.mp4"

@@ -125,6 +125,8 @@ async def _write(merged: Path, out: Path, audio: list[str]) -> None:
 
 
 class LocalVoiceEnhancer:
+    name = "local"
+
     async def enhance(self, merged: Path, out: Path, voice_id: str | None) -> float | None:
         """`voice_id` picks a voice at a cloud provider; the local enhancer keeps the voice it is given."""
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,8 @@ from typing import Protocol
 
 
 class VoiceEnhancer(Protocol):
+    name: str  # the provider, shown to the user in the step 4 message
+
     async def enhance(self, merged: Path, out: Path, voice_id: str | None) -> float | None:
         """Write the enhanced MP4 to `out`; return the measured integrated loudness (LUFS) when known."""
         ...

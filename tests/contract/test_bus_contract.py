@@ -83,8 +83,14 @@ async def test_event_reaches_work_queue_bound_to_its_type(make_bus) -> None:  # 
 
     await bus.consume_events("merger", ["ClipRendered"], handler, concurrency=1)
     other = JobRequested(
-        event_id="ad_1/req", job_id="ad_1", script="x", avatar_ref="file:///a", character_name="c",
-        voice_id=None, aspect_ratio="16:9", resolution="720p",
+        event_id="ad_1/req",
+        job_id="ad_1",
+        script="x",
+        avatar_ref="file:///a",
+        character_name="c",
+        voice_id=None,
+        aspect_ratio="16:9",
+        resolution="720p",
     )
     await bus.publish_event(RecordedEvent(seq=1, recorded_at=0.0, event=other))
     await bus.publish_event(_recorded(2))

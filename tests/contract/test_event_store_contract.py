@@ -44,8 +44,14 @@ async def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
 
 def _requested(job: str) -> JobRequested:
     return JobRequested(
-        event_id=f"{job}/requested", job_id=job, script="Hi.", avatar_ref="file:///a.png",
-        character_name="c", voice_id=None, aspect_ratio="16:9", resolution="720p",
+        event_id=f"{job}/requested",
+        job_id=job,
+        script="Hi.",
+        avatar_ref="file:///a.png",
+        character_name="c",
+        voice_id=None,
+        aspect_ratio="16:9",
+        resolution="720p",
     )
 
 

@@ -72,9 +72,15 @@ async def test_clips_render_in_parallel_up_to_the_limit_and_redeliveries_do_noth
         for plan in plans:
             await rt.bus.send_command(
                 RenderClip(
-                    command_id=f"{job_id}/render/{plan.index}", job_id=job_id, clip=plan, total_clips=len(plans),
-                    avatar_ref=requested.avatar_ref, character_name="c", voice_id=None,
-                    aspect_ratio="16:9", resolution="720p",
+                    command_id=f"{job_id}/render/{plan.index}",
+                    job_id=job_id,
+                    clip=plan,
+                    total_clips=len(plans),
+                    avatar_ref=requested.avatar_ref,
+                    character_name="c",
+                    voice_id=None,
+                    aspect_ratio="16:9",
+                    resolution="720p",
                 )
             )
         for recorded in before:
@@ -113,16 +119,29 @@ async def test_concurrent_deliveries_of_the_final_clip_event_merge_once(
         for i, line in enumerate(["Hello there.", "Goodbye now."], start=1):
             plan = ClipPlan(index=i, line=line, prompt="p", est_seconds=1.0)
             command = RenderClip(
-                command_id=f"{job}/render/{i}", job_id=job, clip=plan, total_clips=2, avatar_ref="unused",
-                character_name="c", voice_id=None, aspect_ratio="16:9", resolution="720p",
+                command_id=f"{job}/render/{i}",
+                job_id=job,
+                clip=plan,
+                total_clips=2,
+                avatar_ref="unused",
+                character_name="c",
+                voice_id=None,
+                aspect_ratio="16:9",
+                resolution="720p",
             )
             out = tmp_path / f"clip{i}.mp4"
             duration = await renderer.render(command, EXAMPLE_AVATAR, out)
             ref = await rt.storage.put_file(f"jobs/{job}/clips/{i}.mp4", out, "video/mp4")
             recorded.append(
                 await rt.store.append(
-                    ClipRendered(event_id=f"{job}/clip-rendered/{i}", job_id=job, index=i, total_clips=2,
-                                 clip_ref=ref, duration_s=duration)
+                    ClipRendered(
+                        event_id=f"{job}/clip-rendered/{i}",
+                        job_id=job,
+                        index=i,
+                        total_clips=2,
+                        clip_ref=ref,
+                        duration_s=duration,
+                    )
                 )
             )
         await asyncio.gather(*(handle_clip_rendered(r, rt=rt) for r in [recorded[1], recorded[1], recorded[0]]))
