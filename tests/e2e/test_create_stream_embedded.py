@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from contracts.events import ClipRendered
 from services.cli.events import format_history
 from tests.conftest import Server
 from tests.e2e.flow import check_seed_stream, check_video, download, post_stream
@@ -19,6 +20,9 @@ async def test_create_stream_renders_a_playable_ad(server: Server, avatar_data_u
     check_video(video, SCRIPT, (1280, 720))
 
     history = await server.stack.runtime.store.history(complete["job_id"])
+    clips = [r.event for r in history if isinstance(r.event, ClipRendered)]
+    assert len(clips) >= 2
+    assert all(c.duration_s <= 8.5 for c in clips)  # at most 8 s of speech, plus the breath after it
     printed = format_history(history)
     for name in ("JobRequested", "PromptsGenerated", "ClipRendered", "ClipsMerged", "VoiceEnhanced", "JobCompleted"):
         assert name in printed
