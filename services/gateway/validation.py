@@ -41,6 +41,8 @@ def parse_request(body: bytes, settings: Settings) -> ValidRequest:
     script = _string(raw, "script", required=True)
     if not script.strip():
         raise RequestError("script", "must not be empty")
+    if not any(ch.isalnum() for ch in script):
+        raise RequestError("script", "has no words to speak")
     if len(script) > settings.max_script_chars:
         raise RequestError("script", f"is {len(script)} characters; the limit is {settings.max_script_chars}")
     image = _string(raw, "character_image", required=True)

@@ -27,6 +27,7 @@ CASES: list[tuple[str, Any, int, str | None, str]] = [
     ("json array", b"[1, 2]", 400, None, "JSON object"),
     ("missing script", {"character_image": GOOD_IMAGE}, 422, "script", "required"),
     ("empty script", {"script": "   ", "character_image": GOOD_IMAGE}, 422, "script", "empty"),
+    ("script without words", {"script": "... !!", "character_image": GOOD_IMAGE}, 422, "script", "no words"),
     ("script not a string", {"script": 12, "character_image": GOOD_IMAGE}, 422, "script", "string"),
     ("missing image", {"script": "Hi there."}, 422, "character_image", "required"),
     ("not a data uri", {"script": "Hi.", "character_image": "iVBORw0KGgo="}, 422, "character_image", "data URI"),
