@@ -44,7 +44,7 @@ async def test_declared_topology_as_the_broker_reports_it() -> None:
 
     by_name = {q[0]: q for q in queues if q[0].startswith(namespace)}
     for work in ("renderer", "merger"):
-        name, kind, durable, arguments = by_name[f"{namespace}.{work}"]
+        _, kind, durable, arguments = by_name[f"{namespace}.{work}"]
         assert (kind, durable) == ("quorum", "true")
         assert "x-delivery-limit" in arguments and "4" in arguments
         assert f"{namespace}.dlx" in arguments
