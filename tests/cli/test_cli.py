@@ -30,28 +30,22 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_create_embedded_writes_the_mp4_and_events_prints_the_history(tmp_path: Path) -> None:
+def _create(tmp_path: Path, text: str, out: Path, *options: str) -> subprocess.CompletedProcess[str]:
     script = tmp_path / "script.txt"
-    script.write_text("Wake up radiant, every single morning.")
-    out = tmp_path / "ad.mp4"
-    done = subprocess.run(
-        _adagent(
-            "create",
-            "--script",
-            str(script),
-            "--avatar",
-            str(EXAMPLE_AVATAR),
-            "--out",
-            str(out),
-            "--aspect-ratio",
-            "9:16",
-        ),
-        env=_env(tmp_path / "home"),
+    script.write_text(text)
+    return subprocess.run(
+        _adagent("create", "--script", str(script), "--avatar", str(EXAMPLE_AVATAR), "--out", str(out), *options),
+        env=_env(tmp_path / "client-home"),
         capture_output=True,
         text=True,
         timeout=240,
         check=False,
     )
+
+
+def test_create_embedded_writes_the_mp4_and_events_prints_the_history(tmp_path: Path) -> None:
+    out = tmp_path / "ad.mp4"
+    done = _create(tmp_path, "Wake up radiant, every single morning.", out, "--aspect-ratio", "9:16")
     assert done.returncode == 0, done.stderr
     assert "100%" in done.stderr and "Generating clip 1/1" in done.stderr
     job_id = done.stdout.split()[1].rstrip(":")
@@ -60,7 +54,12 @@ def test_create_embedded_writes_the_mp4_and_events_prints_the_history(tmp_path: 
     assert (info.video_codec, info.audio_codec, info.width, info.height) == ("h264", "aac", 720, 1280)
 
     events = subprocess.run(
-        _adagent("events", job_id), env=_env(tmp_path / "home"), capture_output=True, text=True, timeout=60, check=False
+        _adagent("events", job_id),
+        env=_env(tmp_path / "client-home"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert events.returncode == 0, events.stderr
     lines = events.stdout.splitlines()
@@ -68,7 +67,7 @@ def test_create_embedded_writes_the_mp4_and_events_prints_the_history(tmp_path: 
     assert "Wake up radiant, every single morning." in events.stdout
 
     missing = subprocess.run(
-        _adagent("events", "ad_404"), env=_env(tmp_path / "home"), capture_output=True, text=True, timeout=60
+        _adagent("events", "ad_404"), env=_env(tmp_path / "client-home"), capture_output=True, text=True, timeout=60
     )
     assert missing.returncode == 1 and "no events" in missing.stderr
 
@@ -92,27 +91,9 @@ def test_serve_then_create_against_it_then_stop_cleanly(tmp_path: Path) -> None:
                 pass
             assert time.monotonic() < deadline and server.poll() is None, "server did not become healthy"
             time.sleep(0.2)
-        script = tmp_path / "script.txt"
-        script.write_text("Order today and save twenty percent!")
         out = tmp_path / "ad.mp4"
-        done = subprocess.run(
-            _adagent(
-                "create",
-                "--script",
-                str(script),
-                "--avatar",
-                str(EXAMPLE_AVATAR),
-                "--out",
-                str(out),
-                "--server",
-                f"http://127.0.0.1:{port}",
-            ),
-            env=_env(tmp_path / "client-home"),
-            capture_output=True,
-            text=True,
-            timeout=240,
-            check=False,
-        )
+        done = _create(tmp_path, "Order today and save twenty percent!", out, "--server", f"http://127.0.0.1:{port}")
+        script = tmp_path / "script.txt"
         assert done.returncode == 0, done.stderr
         assert probe(out).video_codec == "h264"
 
