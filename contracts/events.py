@@ -27,12 +27,24 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag=Tru
 
 
 class JobRequested(Event, frozen=True, kw_only=True):
+    """A job was accepted and queued. The scheduler decides when it starts (JobStarted)."""
+
     script: str
     avatar_ref: str
     character_name: str
     voice_id: str | None
     aspect_ratio: str
     resolution: str
+    owner: str = ""
+    priority: str = "normal"  # low | normal | high
+    webhook_url: str | None = None
+    webhook_events: list[str] | None = None  # SSE event names to deliver; None = the terminal ones
+    idempotency_key: str | None = None
+    body_sha256: str | None = None
+
+
+class JobStarted(Event, frozen=True, kw_only=True):
+    """The scheduler admitted the job: a running slot is its until a terminal event."""
 
 
 class PromptingStarted(Event, frozen=True, kw_only=True):
@@ -86,8 +98,54 @@ class JobFailed(Event, frozen=True, kw_only=True):
     message: str
 
 
+class JobCancelled(Event, frozen=True, kw_only=True):
+    by: str = ""
+    reason: str = "cancelled by the user"
+
+
+class WebhookAttempted(Event, frozen=True, kw_only=True):
+    """One delivery attempt of one event to the job's webhook (recorded in the job's stream, after the fact)."""
+
+    webhook_id: str
+    event: str  # the SSE event name delivered
+    attempt: int
+    status_code: int | None
+    ok: bool
+    error: str | None = None
+    next_attempt_at: float | None = None
+
+
+# Accounts live in streams of their own: "user:NAME" and "apikey:KEY_ID" (the `job_id` field holds the stream id).
+
+
+class UserAdded(Event, frozen=True, kw_only=True):
+    username: str
+    password_hash: str
+    webhook_secret: str  # "whsec_" + base64 key, signs this user's webhooks
+
+
+class UserPasswordChanged(Event, frozen=True, kw_only=True):
+    password_hash: str
+
+
+class UserRemoved(Event, frozen=True, kw_only=True):
+    pass
+
+
+class ApiKeyCreated(Event, frozen=True, kw_only=True):
+    key_id: str
+    username: str
+    key_sha256: str
+    label: str = ""
+
+
+class ApiKeyRevoked(Event, frozen=True, kw_only=True):
+    key_id: str
+
+
 AnyEvent = (
     JobRequested
+    | JobStarted
     | PromptingStarted
     | PromptsGenerated
     | ClipRenderingStarted
@@ -99,9 +157,16 @@ AnyEvent = (
     | FinalizationStarted
     | JobCompleted
     | JobFailed
+    | JobCancelled
+    | WebhookAttempted
+    | UserAdded
+    | UserPasswordChanged
+    | UserRemoved
+    | ApiKeyCreated
+    | ApiKeyRevoked
 )
 
-TERMINAL_EVENTS: tuple[type[Event], ...] = (JobCompleted, JobFailed)
+TERMINAL_EVENTS: tuple[type[Event], ...] = (JobCompleted, JobFailed, JobCancelled)
 
 
 class RecordedEvent(msgspec.Struct, frozen=True, kw_only=True):

@@ -15,7 +15,9 @@ from contracts.events import (
     ClipRenderingStarted,
     FinalizationStarted,
     JobCompleted,
+    JobCancelled,
     JobFailed,
+    JobRequested,
     MergeStarted,
     PromptingStarted,
     PromptsGenerated,
@@ -23,7 +25,19 @@ from contracts.events import (
     VoiceEnhancementStarted,
 )
 
-TERMINAL_SSE_EVENTS = frozenset({"complete", "error"})
+TERMINAL_SSE_EVENTS = frozenset({"complete", "error", "cancelled"})
+SSE_EVENT_NAMES = (
+    "queued",
+    "step1",
+    "step1_complete",
+    "step2_clip",
+    "step3",
+    "step4",
+    "step5",
+    "complete",
+    "error",
+    "cancelled",
+)
 
 # The seed's wording names ElevenLabs; saying so when the voice is mastered locally would mislead the user.
 _VOICE_MESSAGES = {"elevenlabs": "Enhancing voice with ElevenLabs..."}
@@ -86,6 +100,11 @@ class SseProjection:
             data = {"status": "completed", "final_video_url": ev.final_video_url}
         elif isinstance(ev, JobFailed):
             name, data = "error", {"message": ev.message, "step": ev.step}
+        elif isinstance(ev, JobCancelled):
+            name, data = "cancelled", {"status": "cancelled", "message": ev.reason}
+        elif isinstance(ev, JobRequested):
+            # Additive: the first event names the job at once, before the job may wait in the queue.
+            name, data = "queued", {"status": "queued", "message": "Queued", "progress": 0}
         else:
             return None
         data["job_id"] = job_id

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from contracts.events import ClipRendered, JobRequested, PromptingStarted
-from services.runtime.store.port import DuplicateEvent, EventStore
+from contracts.events import ClipRendered, JobCancelled, JobCompleted, JobRequested, JobStarted, PromptingStarted
+from services.runtime.store.port import DuplicateEvent, EventStore, IdempotencyConflict
 from services.runtime.store.sqlite import SqliteEventStore
 from tests.brokers import DATABASE_URL, fresh_namespace
 
@@ -114,3 +114,70 @@ async def test_job_ids_newest_first(make_store: MakeStore) -> None:
 async def test_unknown_job_has_empty_history(make_store: MakeStore) -> None:
     store = await make_store()
     assert await store.history("ad_404") == []
+
+
+def _job(job: str, owner: str = "ann", priority: str = "normal", key: str | None = None) -> JobRequested:
+    return JobRequested(
+        event_id=f"{job}/requested",
+        job_id=job,
+        script="Hi.",
+        avatar_ref="file:///a.png",
+        character_name="c",
+        voice_id=None,
+        aspect_ratio="16:9",
+        resolution="720p",
+        owner=owner,
+        priority=priority,
+        idempotency_key=key,
+    )
+
+
+async def test_job_view_follows_the_events_in_the_same_append(make_store: MakeStore) -> None:
+    store = await make_store()
+    await store.append(_job("ad_1"))
+    view = await store.job("ad_1")
+    assert view is not None and (view.status, view.owner, view.progress) == ("queued", "ann", 0)
+    await store.append(JobStarted(event_id="ad_1/started", job_id="ad_1"))
+    await store.append(PromptingStarted(event_id="ad_1/prompting", job_id="ad_1"))
+    view = await store.job("ad_1")
+    assert view is not None and (view.status, view.step, view.progress) == ("running", 1, 10)
+    await store.append(
+        JobCompleted(event_id="ad_1/completed", job_id="ad_1", final_ref="r", final_video_url="http://v", duration_s=1)
+    )
+    await store.append(JobCancelled(event_id="ad_1/cancelled", job_id="ad_1"))  # too late: completed stays
+    view = await store.job("ad_1")
+    assert view is not None and (view.status, view.final_video_url, view.progress) == ("completed", "http://v", 100)
+    assert await store.job("ad_404") is None
+
+
+async def test_jobs_list_is_per_owner_newest_first_with_a_cursor(make_store: MakeStore) -> None:
+    store = await make_store()
+    for i in range(1, 6):
+        await store.append(_job(f"ad_{i}", owner="ann"))
+        await store.append(_job(f"ad_{i}0", owner="bob"))
+    first = await store.jobs("ann", limit=2)
+    assert [j.job_id for j in first] == ["ad_5", "ad_4"]
+    second = await store.jobs("ann", after=first[-1].job_id, limit=2)
+    assert [j.job_id for j in second] == ["ad_3", "ad_2"]
+    assert [j.job_id for j in await store.jobs("ann", after="ad_20", limit=2)] == []  # bob's cursor means nothing
+    assert {j.owner for j in await store.jobs("bob", limit=50)} == {"bob"}
+
+
+async def test_queued_jobs_come_by_priority_then_first_come(make_store: MakeStore) -> None:
+    store = await make_store()
+    for job, priority in [("ad_1", "low"), ("ad_2", "normal"), ("ad_3", "high"), ("ad_4", "normal"), ("ad_5", "high")]:
+        await store.append(_job(job, priority=priority))
+    await store.append(JobStarted(event_id="ad_5/started", job_id="ad_5"))
+    assert [j.job_id for j in await store.queued_jobs()] == ["ad_3", "ad_2", "ad_4", "ad_1"]
+    assert [j.job_id for j in await store.running_jobs()] == ["ad_5"]
+
+
+async def test_a_reused_idempotency_key_appends_nothing_and_names_the_first_job(make_store: MakeStore) -> None:
+    store = await make_store()
+    await store.append(_job("ad_1", key="k1"))
+    with pytest.raises(IdempotencyConflict) as caught:
+        await store.append(_job("ad_2", key="k1"))
+    assert caught.value.existing.job_id == "ad_1"
+    assert await store.history("ad_2") == []
+    await store.append(_job("ad_3", owner="bob", key="k1"))  # keys are per owner
+    assert (await store.job_by_idempotency_key("bob", "k1")).job_id == "ad_3"  # type: ignore[union-attr]

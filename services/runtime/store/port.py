@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from contracts.events import AnyEvent, RecordedEvent
+from contracts.job_view import JobView
 
 
 class DuplicateEvent(Exception):
@@ -12,6 +13,14 @@ class DuplicateEvent(Exception):
 
     def __init__(self, existing: RecordedEvent) -> None:
         super().__init__(existing.event.event_id)
+        self.existing = existing
+
+
+class IdempotencyConflict(Exception):
+    """The owner already has a job with this Idempotency-Key: nothing was appended."""
+
+    def __init__(self, existing: JobView) -> None:
+        super().__init__(existing.job_id)
         self.existing = existing
 
 
@@ -31,3 +40,19 @@ class EventStore(Protocol):
     async def job_ids(self, limit: int = 100) -> list[str]:
         """Job ids, newest first."""
         ...
+
+    # The job view (contracts.job_view) is updated in the same transaction as each append.
+
+    async def job(self, job_id: str) -> JobView | None: ...
+
+    async def jobs(self, owner: str, *, after: str | None = None, limit: int = 20) -> list[JobView]:
+        """The owner's jobs, newest first, starting after job id `after` (the cursor)."""
+        ...
+
+    async def queued_jobs(self) -> list[JobView]:
+        """Jobs waiting to start, in the order they should start: priority, then first come first served."""
+        ...
+
+    async def running_jobs(self) -> list[JobView]: ...
+
+    async def job_by_idempotency_key(self, owner: str, key: str) -> JobView | None: ...

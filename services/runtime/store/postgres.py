@@ -7,10 +7,14 @@ get gapless sequence numbers without locking the table or retrying on conflicts.
 from __future__ import annotations
 
 import asyncpg
+import msgspec
 
 from contracts.codec import decode_event, encode
-from contracts.events import AnyEvent, RecordedEvent, event_type
-from services.runtime.store.port import DuplicateEvent
+from contracts.events import AnyEvent, JobRequested, RecordedEvent, event_type
+from contracts.job_view import PRIORITY_RANK, JobView, apply
+from services.runtime.store.port import DuplicateEvent, IdempotencyConflict
+
+_view_decoder = msgspec.json.Decoder(JobView)
 
 
 def _quote_ident(name: str) -> str:
@@ -51,6 +55,25 @@ def _ddl(schema: str) -> list[str]:
         CREATE TRIGGER events_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON {s}.events
             FOR EACH STATEMENT EXECUTE FUNCTION {s}.events_reject_change()
         """,
+        # The job view: a projection of the events, written in the same transaction as each append.
+        f"""
+        CREATE TABLE IF NOT EXISTS {s}.jobs (
+            job_id          text    PRIMARY KEY,
+            owner           text    NOT NULL,
+            status          text    NOT NULL,
+            priority_rank   integer NOT NULL,
+            position        bigint  NOT NULL,
+            idempotency_key text,
+            view            bytea   NOT NULL
+        )
+        """,
+        f"CREATE INDEX IF NOT EXISTS jobs_by_owner ON {s}.jobs (owner, position)",
+        f"CREATE INDEX IF NOT EXISTS jobs_by_status ON {s}.jobs (status, priority_rank, position)",
+        # Created last: its presence means the whole DDL ran (see open()).
+        f"""
+        CREATE UNIQUE INDEX IF NOT EXISTS jobs_idempotency ON {s}.jobs (owner, idempotency_key)
+            WHERE idempotency_key IS NOT NULL
+        """,
     ]
 
 
@@ -70,11 +93,27 @@ class PostgresEventStore:
             f"INSERT INTO {table} (event_id, job_id, seq, type, version, data)"
             f" SELECT $1, $2, COALESCE(MAX(seq), 0) + 1, $3, $4, $5 FROM {table} WHERE job_id = $2"
             " ON CONFLICT (event_id) DO NOTHING"
-            " RETURNING seq, recorded_at"
+            " RETURNING seq, recorded_at, position"
         )
+        jobs = f"{_quote_ident(schema)}.jobs"
+        self._sql_view_for_update = f"SELECT view FROM {jobs} WHERE job_id = $1 FOR UPDATE"
+        self._sql_view_insert = (
+            f"INSERT INTO {jobs} (job_id, owner, status, priority_rank, position, idempotency_key, view)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        )
+        self._sql_view_update = f"UPDATE {jobs} SET status = $2, view = $3 WHERE job_id = $1"
+        self._sql_view = f"SELECT view FROM {jobs} WHERE job_id = $1"
+        self._sql_jobs_first = f"SELECT view FROM {jobs} WHERE owner = $1 ORDER BY position DESC LIMIT $2"
+        self._sql_jobs_after = (
+            f"SELECT view FROM {jobs} WHERE owner = $1 AND position <"
+            f" (SELECT position FROM {jobs} WHERE job_id = $2 AND owner = $1) ORDER BY position DESC LIMIT $3"
+        )
+        self._sql_queued = f"SELECT view FROM {jobs} WHERE status = 'queued' ORDER BY priority_rank, position"
+        self._sql_running = f"SELECT view FROM {jobs} WHERE status = 'running' ORDER BY position"
+        self._sql_by_key = f"SELECT view FROM {jobs} WHERE owner = $1 AND idempotency_key = $2"
         self._sql_by_event_id = f"SELECT seq, recorded_at, data FROM {table} WHERE event_id = $1"
         self._sql_history = f"SELECT seq, recorded_at, data FROM {table} WHERE job_id = $1 AND seq > $2 ORDER BY seq"
-        self._sql_job_ids = f"SELECT job_id FROM {table} WHERE seq = 1 ORDER BY position DESC LIMIT $1"
+        self._sql_job_ids = f"SELECT job_id FROM {_quote_ident(schema)}.jobs ORDER BY position DESC LIMIT $1"
 
     def _lock_key(self, what: str) -> str:
         # Advisory locks are database-wide; naming the schema keeps stores in different schemas from contending.
@@ -92,9 +131,7 @@ class PostgresEventStore:
                 # The trigger is created last in this one transaction, so its presence means setup is complete;
                 # skipping the DDL then lets a role without CREATE rights open an already provisioned store.
                 provisioned = await conn.fetchval(
-                    "SELECT EXISTS (SELECT 1 FROM pg_trigger"
-                    " WHERE tgrelid = to_regclass($1) AND tgname = 'events_append_only')",
-                    f"{_quote_ident(self._schema)}.events",
+                    "SELECT to_regclass($1) IS NOT NULL", f"{_quote_ident(self._schema)}.jobs_idempotency"
                 )
                 if not provisioned:
                     has_schema = await conn.fetchval(
@@ -122,14 +159,68 @@ class PostgresEventStore:
 
     async def append(self, event: AnyEvent) -> RecordedEvent:
         data = encode(event)
-        async with self._db.acquire() as conn, conn.transaction():
-            # A separate statement, not part of the INSERT: under READ COMMITTED each statement's snapshot is taken
-            # when it starts, so MAX(seq) must be read after the lock is held to see the previous holder's row.
-            await conn.execute(self._sql_lock, self._lock_key(f"job:{event.job_id}"))
-            row = await conn.fetchrow(self._sql_insert, event.event_id, event.job_id, event_type(event), event.v, data)
-            if row is None:
-                raise DuplicateEvent(await self._existing(conn, event.event_id))
-        return RecordedEvent(seq=int(row["seq"]), recorded_at=float(row["recorded_at"]), event=event)
+        try:
+            async with self._db.acquire() as conn, conn.transaction():
+                # A separate statement, not part of the INSERT: under READ COMMITTED each statement's snapshot is
+                # taken when it starts, so MAX(seq) must be read after the lock is held to see the previous row.
+                await conn.execute(self._sql_lock, self._lock_key(f"job:{event.job_id}"))
+                row = await conn.fetchrow(
+                    self._sql_insert, event.event_id, event.job_id, event_type(event), event.v, data
+                )
+                if row is None:
+                    raise DuplicateEvent(await self._existing(conn, event.event_id))
+                seq, at = int(row["seq"]), float(row["recorded_at"])
+                await self._project(conn, event, seq, at, int(row["position"]))
+        except asyncpg.UniqueViolationError as exc:
+            if exc.constraint_name != "jobs_idempotency" or not isinstance(event, JobRequested):
+                raise
+            existing = await self.job_by_idempotency_key(event.owner, event.idempotency_key or "")
+            if existing is None:
+                raise
+            raise IdempotencyConflict(existing) from None
+        return RecordedEvent(seq=seq, recorded_at=at, event=event)
+
+    async def _project(self, conn: asyncpg.Connection, event: AnyEvent, seq: int, at: float, position: int) -> None:
+        current = await conn.fetchval(self._sql_view_for_update, event.job_id)
+        view = apply(_view_decoder.decode(current) if current is not None else None, event, seq, at)
+        if view is None:
+            return
+        if current is None:
+            await conn.execute(
+                self._sql_view_insert,
+                view.job_id,
+                view.owner,
+                view.status,
+                PRIORITY_RANK[view.priority],
+                position,
+                view.idempotency_key,
+                encode(view),
+            )
+        else:
+            await conn.execute(self._sql_view_update, view.job_id, view.status, encode(view))
+
+    async def _views(self, sql: str, *args: object) -> list[JobView]:
+        rows = await self._db.fetch(sql, *args)
+        return [_view_decoder.decode(r["view"]) for r in rows]
+
+    async def job(self, job_id: str) -> JobView | None:
+        views = await self._views(self._sql_view, job_id)
+        return views[0] if views else None
+
+    async def jobs(self, owner: str, *, after: str | None = None, limit: int = 20) -> list[JobView]:
+        if after is None:
+            return await self._views(self._sql_jobs_first, owner, limit)
+        return await self._views(self._sql_jobs_after, owner, after, limit)
+
+    async def queued_jobs(self) -> list[JobView]:
+        return await self._views(self._sql_queued)
+
+    async def running_jobs(self) -> list[JobView]:
+        return await self._views(self._sql_running)
+
+    async def job_by_idempotency_key(self, owner: str, key: str) -> JobView | None:
+        views = await self._views(self._sql_by_key, owner, key)
+        return views[0] if views else None
 
     async def _existing(self, conn: asyncpg.Connection, event_id: str) -> RecordedEvent:
         row = await conn.fetchrow(self._sql_by_event_id, event_id)
