@@ -54,6 +54,7 @@ class JobView(msgspec.Struct, kw_only=True):
     idempotency_key: str | None = None
     body_sha256: str | None = None
     last_seq: int = 0
+    terminal_seq: int | None = None  # the seq of the event that finished the job (the stream's last SSE id)
 
     @property
     def finished(self) -> bool:
@@ -110,4 +111,6 @@ def apply(view: JobView | None, event: AnyEvent, seq: int, at: float) -> JobView
         view.status, view.error = "failed", event.message
     elif isinstance(event, JobCancelled):
         view.status = "cancelled"
+    if view.finished:
+        view.terminal_seq = seq
     return view

@@ -7,8 +7,10 @@ from dataclasses import dataclass
 
 from litestar import Litestar
 
+from services.gateway import scheduler
 from services.gateway.app import create_app
 from services.gateway.journal import Journal
+from services.gateway.webhooks import WebhookDispatcher
 from services.merger import service as merger_service
 from services.prompter import service as prompter_service
 from services.prompter.port import PromptWriter
@@ -25,9 +27,11 @@ class Stack:
     runtime: Runtime
     journal: Journal
     app: Litestar
+    webhooks: WebhookDispatcher
 
     async def close(self) -> None:
         self.app.state.ready = False
+        await self.webhooks.close()
         await self.journal.stop()
         await self.runtime.close()
 
@@ -46,11 +50,14 @@ async def open_stack(
         await renderer_service.start(rt, renderer)
         await merger_service.start(rt)
         await voice_service.start(rt, enhancer)
+        await scheduler.start(rt)
         journal = Journal(rt.store, rt.bus)
         await journal.start()
+        app = create_app(rt, journal)
+        webhooks = WebhookDispatcher(rt, app.state.auth.accounts.webhook_secret, delays=rt.settings.webhook_delays)
+        await webhooks.start()
     except BaseException:
         await rt.close()
         raise
-    app = create_app(rt, journal)
     app.state.ready = True
-    return Stack(rt, journal, app)
+    return Stack(rt, journal, app, webhooks)

@@ -26,6 +26,14 @@ class Server:
     url: str
     stack: Stack
     settings: Settings
+    token: str = ""  # a bearer token of user "ann", made at start
+
+    async def token_for(self, username: str) -> str:
+        auth = self.stack.app.state.auth
+        if username not in await auth.accounts.list_users():
+            await auth.accounts.add_user(username, f"{username}-password-123")
+        token, _ = auth.issue_token(username)
+        return str(token)
 
 
 async def start_server(
@@ -35,7 +43,9 @@ async def start_server(
     url = public_url("127.0.0.1", sock.getsockname()[1])
     settings = load_settings({"ADAGENT_HOME": str(home)}, public_url=url, **overrides)
     async with running_server(settings, sock, **(providers or {})) as stack:
-        yield Server(url, stack, settings)
+        server = Server(url, stack, settings)
+        server.token = await server.token_for("ann")
+        yield server
 
 
 @pytest.fixture

@@ -6,17 +6,30 @@ import argparse
 import asyncio
 import contextlib
 import os
+import secrets
 import signal
 import sys
 from pathlib import Path
 
 from contracts.formats import ASPECT_RATIOS, RESOLUTIONS
+from services.cli import accounts_cmd
 from services.cli.create import CreateFailed, create_ad, request_body
 from services.cli.events import format_history
 from services.cli.server import bind, public_url, running_server
+from services.gateway.accounts import AccountError
+from services.gateway.auth import Auth
 from services.runtime.context import make_store
 from services.runtime.logging import configure_logging
 from services.runtime.settings import SettingsError, load_settings
+
+
+async def local_user_token(auth: Auth) -> str:
+    """The embedded stack is this process's own: act as its built-in user "local", made on first use."""
+    if "local" not in await auth.accounts.list_users():
+        with contextlib.suppress(AccountError):  # another process made it first
+            await auth.accounts.add_user("local", secrets.token_urlsafe(24))
+    token, _ = auth.issue_token("local")
+    return token
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,10 +51,16 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument(
         "--server", default=None, help="a running AdAgent, e.g. http://127.0.0.1:8001 (default: embedded)"
     )
-    create.add_argument("--token", default=os.environ.get("ADAGENT_TOKEN"), help=argparse.SUPPRESS)
+    create.add_argument(
+        "--token",
+        default=os.environ.get("ADAGENT_TOKEN"),
+        help="with --server: a bearer token or API key (default: $ADAGENT_TOKEN)",
+    )
 
     events = sub.add_parser("events", help="print a job's history from the event store")
     events.add_argument("job_id")
+
+    accounts_cmd.add_parsers(sub)
     return p
 
 
@@ -80,8 +99,9 @@ async def _create(args: argparse.Namespace) -> int:
             sock = bind("127.0.0.1", 0)
             port = sock.getsockname()[1]
             settings = load_settings(public_url=public_url("127.0.0.1", port))
-            async with running_server(settings, sock):
-                outcome = await create_ad(public_url("127.0.0.1", port), body, args.out)
+            async with running_server(settings, sock) as stack:
+                token = await local_user_token(stack.app.state.auth)
+                outcome = await create_ad(public_url("127.0.0.1", port), body, args.out, token=token)
     except CreateFailed as exc:
         print(f"adagent: the ad failed: {exc}", file=sys.stderr)
         return 1
@@ -116,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "create":
             return asyncio.run(_create(args))
+        if args.command in accounts_cmd.COMMANDS:
+            return asyncio.run(accounts_cmd.run(args))
         return asyncio.run(_events(args.job_id))
     except SettingsError as exc:
         print(f"adagent: bad setting: {exc}", file=sys.stderr)

@@ -4,22 +4,26 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import io
 import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import msgspec
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from contracts.formats import ASPECT_RATIOS, RESOLUTIONS
 from contracts.request import StreamAdRequest
+from contracts.sse import SSE_EVENT_NAMES
 from services.gateway.errors import RequestError
 from services.runtime.settings import Settings
 
 _DATA_URI = re.compile(
     r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(?:;[\w.+-]+=[\w.+-]+)*);base64,(?P<data>.*)$", re.S
 )
+PRIORITIES = ("low", "normal", "high")
 _IMAGE_FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
 
 
@@ -29,6 +33,10 @@ class ValidRequest:
     avatar_png: bytes  # upright (EXIF orientation applied), RGB, PNG
     width: int
     height: int
+    priority: str = "normal"
+    webhook_url: str | None = None
+    webhook_events: list[str] | None = None
+    body_sha256: str = ""
 
 
 def parse_request(body: bytes, settings: Settings) -> ValidRequest:
@@ -52,6 +60,9 @@ def parse_request(body: bytes, settings: Settings) -> ValidRequest:
     voice_id = _string(raw, "voice_id") if raw.get("voice_id") is not None else None
     aspect = _choice(raw, "aspect_ratio", ASPECT_RATIOS, "16:9")
     resolution = _choice(raw, "resolution", RESOLUTIONS, "720p")
+    priority = _choice(raw, "priority", PRIORITIES, "normal")
+    webhook_url = _webhook_url(raw)
+    webhook_events = _webhook_events(raw)
     png, width, height = decode_avatar(image, settings)
     request = StreamAdRequest(
         script=script,
@@ -61,7 +72,34 @@ def parse_request(body: bytes, settings: Settings) -> ValidRequest:
         aspect_ratio=aspect,  # type: ignore[arg-type]
         resolution=resolution,  # type: ignore[arg-type]
     )
-    return ValidRequest(request, png, width, height)
+    digest = hashlib.sha256(msgspec.json.encode(raw, order="sorted")).hexdigest()
+    return ValidRequest(request, png, width, height, priority, webhook_url, webhook_events, digest)
+
+
+def _webhook_url(raw: dict[str, Any]) -> str | None:
+    value = raw.get("webhook_url")
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise RequestError("webhook_url", f"must be a string, got {type(value).__name__}")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise RequestError("webhook_url", "must be an absolute http:// or https:// URL")
+    if len(value) > 2048:
+        raise RequestError("webhook_url", "is longer than 2048 characters")
+    return value
+
+
+def _webhook_events(raw: dict[str, Any]) -> list[str] | None:
+    value = raw.get("webhook_events")
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value) or not value:
+        raise RequestError("webhook_events", "must be a non-empty list of event names")
+    unknown = sorted(set(value) - set(SSE_EVENT_NAMES))
+    if unknown:
+        raise RequestError("webhook_events", f"unknown {', '.join(unknown)}; valid: {', '.join(SSE_EVENT_NAMES)}")
+    return list(dict.fromkeys(value))
 
 
 def _string(raw: dict[str, Any], field: str, *, required: bool = False) -> str:

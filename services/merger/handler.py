@@ -42,6 +42,8 @@ async def handle_clip_rendered(recorded: RecordedEvent, *, rt: Runtime) -> None:
         return
     finally:
         rt.clean_work_dir(SERVICE, job_id)
+    if not await rt.still_wanted(job_id):
+        return
     await rt.recorder.record(
         ClipsMerged(
             event_id=event_id(job_id, "clips-merged"), job_id=job_id, merged_ref=ref, duration_s=round(duration, 3)

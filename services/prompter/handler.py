@@ -1,4 +1,4 @@
-"""Step 1 handler: JobRequested → PromptingStarted, PromptsGenerated, ClipRenderingStarted and N RenderClip commands."""
+"""Step 1 handler: JobStarted → PromptingStarted, PromptsGenerated, ClipRenderingStarted and N RenderClip commands."""
 
 from __future__ import annotations
 
@@ -20,12 +20,10 @@ log = structlog.get_logger(__name__)
 STEP = 1
 
 
-async def handle_job_requested(recorded: RecordedEvent, *, rt: Runtime, writer: PromptWriter) -> None:
-    job = recorded.event
-    if not isinstance(job, JobRequested):
-        return
-    history = await rt.history(job.job_id)
-    if history.finished:
+async def handle_job_started(recorded: RecordedEvent, *, rt: Runtime, writer: PromptWriter) -> None:
+    history = await rt.history(recorded.event.job_id)
+    job = history.first(JobRequested)
+    if job is None or history.finished:
         return
     await rt.recorder.record(PromptingStarted(event_id=event_id(job.job_id, "prompting-started"), job_id=job.job_id))
     # A redelivery reuses the prompts already recorded: a model asked twice would answer differently.
@@ -36,6 +34,8 @@ async def handle_job_requested(recorded: RecordedEvent, *, rt: Runtime, writer: 
         except Exception as exc:
             log.exception("prompter.failed", job_id=job.job_id)
             await rt.fail(job.job_id, STEP, f"Failed to generate video prompts: {exc}")
+            return
+        if not await rt.still_wanted(job.job_id):
             return
         generated = PromptsGenerated(event_id=event_id(job.job_id, "prompts-generated"), job_id=job.job_id, clips=clips)
         generated = (await rt.recorder.record(generated)).recorded.event  # type: ignore[assignment]

@@ -1,10 +1,10 @@
-"""The prompter service: consumes JobRequested from its work queue."""
+"""The prompter service: consumes JobStarted from its work queue."""
 
 from __future__ import annotations
 
 from functools import partial
 
-from services.prompter.handler import handle_job_requested
+from services.prompter.handler import handle_job_started
 from services.prompter.local import LocalPromptWriter
 from services.prompter.port import PromptWriter
 from services.runtime.context import Runtime
@@ -13,5 +13,5 @@ QUEUE = "prompter"
 
 
 async def start(rt: Runtime, writer: PromptWriter | None = None) -> None:
-    handler = partial(handle_job_requested, rt=rt, writer=writer or LocalPromptWriter())
-    await rt.bus.consume_events(QUEUE, ["JobRequested"], handler, concurrency=4)
+    handler = partial(handle_job_started, rt=rt, writer=writer or LocalPromptWriter())
+    await rt.bus.consume_events(QUEUE, ["JobStarted"], handler, concurrency=4)

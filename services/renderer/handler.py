@@ -38,6 +38,9 @@ async def handle_render_clip(command: RenderClip, *, rt: Runtime, renderer: Clip
         return
     finally:
         rt.clean_work_dir(SERVICE, f"{job_id}-{index}")
+    if not await rt.still_wanted(job_id):
+        log.info("renderer.abandoned", job_id=job_id, clip=index)
+        return
     await rt.recorder.record(
         ClipRendered(
             event_id=event_id(job_id, "clip-rendered", index),

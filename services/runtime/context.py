@@ -34,6 +34,11 @@ class Runtime:
     async def history(self, job_id: str) -> JobHistory:
         return JobHistory(await self.store.history(job_id))
 
+    async def still_wanted(self, job_id: str) -> bool:
+        """False once the job is finished (cancelled, failed elsewhere): the safe point to abandon work in flight."""
+        view = await self.store.job(job_id)
+        return view is not None and not view.finished
+
     def work_dir(self, service: str, job_id: str) -> Path:
         path = self.settings.work_dir / service / job_id
         path.mkdir(parents=True, exist_ok=True)

@@ -28,6 +28,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_image_bytes: int = 10 * 1024 * 1024
     max_image_pixels: int = 40_000_000
     max_script_chars: int = 5000
+    max_running_jobs: int = 2
+    max_running_per_user: int = 2
+    max_queued_per_user: int = 20
+    webhook_delays: tuple[float, ...] = (5, 10, 20, 40, 80, 160, 320)  # seconds between attempts: >= 10 min in all
 
     @property
     def objects_dir(self) -> Path:
@@ -55,9 +59,21 @@ _ENV: dict[str, str] = {
     "max_image_bytes": "ADAGENT_MAX_IMAGE_BYTES",
     "max_image_pixels": "ADAGENT_MAX_IMAGE_PIXELS",
     "max_script_chars": "ADAGENT_MAX_SCRIPT_CHARS",
+    "max_running_jobs": "ADAGENT_MAX_RUNNING_JOBS",
+    "max_running_per_user": "ADAGENT_MAX_RUNNING_PER_USER",
+    "max_queued_per_user": "ADAGENT_MAX_QUEUED_PER_USER",
 }
 
-_INT_FIELDS = {"render_concurrency", "url_ttl_seconds", "max_image_bytes", "max_image_pixels", "max_script_chars"}
+_INT_FIELDS = {
+    "render_concurrency",
+    "url_ttl_seconds",
+    "max_image_bytes",
+    "max_image_pixels",
+    "max_script_chars",
+    "max_running_jobs",
+    "max_running_per_user",
+    "max_queued_per_user",
+}
 
 
 def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -74,13 +90,20 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
                 raise SettingsError(f"{var} must be a whole number, got {value!r}") from None
         else:
             raw[field] = value
+    delays = env.get("ADAGENT_WEBHOOK_DELAYS")
+    if delays:
+        try:
+            raw["webhook_delays"] = tuple(float(d) for d in delays.split(","))
+        except ValueError:
+            raise SettingsError(f"ADAGENT_WEBHOOK_DELAYS must be seconds separated by commas, got {delays!r}") from None
     raw.update(overrides)
     try:
         settings = msgspec.convert(raw, Settings, strict=False)
     except msgspec.ValidationError as exc:
         raise SettingsError(_explain(str(exc))) from None
-    if settings.render_concurrency < 1:
-        raise SettingsError("ADAGENT_RENDER_CONCURRENCY must be at least 1")
+    for field in ("render_concurrency", "max_running_jobs", "max_running_per_user", "max_queued_per_user"):
+        if getattr(settings, field) < 1:
+            raise SettingsError(f"{_ENV[field]} must be at least 1")
     if not 1 <= settings.url_ttl_seconds <= 7 * 24 * 3600:
         raise SettingsError("ADAGENT_URL_TTL_SECONDS must be between 1 and 604800 (7 days)")
     return settings

@@ -45,6 +45,8 @@ async def handle_clips_merged(recorded: RecordedEvent, *, rt: Runtime, enhancer:
             log.exception("voice.failed", job_id=job_id)
             await rt.fail(job_id, 4, f"Failed to enhance the voice: {exc}")
             return
+        if not await rt.still_wanted(job_id):
+            return
         await rt.recorder.record(
             VoiceEnhanced(
                 event_id=event_id(job_id, "voice-enhanced"),
@@ -63,6 +65,8 @@ async def handle_clips_merged(recorded: RecordedEvent, *, rt: Runtime, enhancer:
             return
     finally:
         rt.clean_work_dir(SERVICE, job_id)
+    if not await rt.still_wanted(job_id):
+        return
     await rt.recorder.record(
         JobCompleted(
             event_id=event_id(job_id, "completed"),

@@ -91,15 +91,51 @@ def test_serve_then_create_against_it_then_stop_cleanly(tmp_path: Path) -> None:
                 pass
             assert time.monotonic() < deadline and server.poll() is None, "server did not become healthy"
             time.sleep(0.2)
+        added = subprocess.run(
+            _adagent("users", "add", "ann", "--password-stdin"),
+            input="ann-password-123\n",
+            env=_env(tmp_path / "home"),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        assert added.returncode == 0
+        key = subprocess.run(
+            _adagent("keys", "create", "ann"),
+            env=_env(tmp_path / "home"),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout.strip()
         out = tmp_path / "ad.mp4"
-        done = _create(tmp_path, "Order today and save twenty percent!", out, "--server", f"http://127.0.0.1:{port}")
+        unauthenticated = _create(tmp_path, "Hello.", out, "--server", f"http://127.0.0.1:{port}")
+        assert unauthenticated.returncode == 1 and "HTTP 401" in unauthenticated.stderr
+        done = _create(
+            tmp_path,
+            "Order today and save twenty percent!",
+            out,
+            "--server",
+            f"http://127.0.0.1:{port}",
+            "--token",
+            key,
+        )
         script = tmp_path / "script.txt"
         assert done.returncode == 0, done.stderr
         assert probe(out).video_codec == "h264"
 
         bad = subprocess.run(
             _adagent(
-                "create", "--script", str(script), "--avatar", str(script), "--server", f"http://127.0.0.1:{port}"
+                "create",
+                "--script",
+                str(script),
+                "--avatar",
+                str(script),
+                "--server",
+                f"http://127.0.0.1:{port}",
+                "--token",
+                key,
             ),
             env=_env(tmp_path / "client-home"),
             capture_output=True,

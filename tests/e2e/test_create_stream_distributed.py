@@ -30,7 +30,7 @@ async def test_create_stream_through_rabbitmq_and_postgres(avatar_data_uri: str,
             database_schema=namespace,
         ):
             body = {"script": SCRIPT, "character_image": avatar_data_uri, "aspect_ratio": "1:1"}
-            complete = check_seed_stream(await post_stream(server.url, body))
+            complete = check_seed_stream(await post_stream(server.url, body, server.token))
             video = await download(complete["final_video_url"], tmp_path / "ad.mp4")
             check_video(video, SCRIPT, (720, 720))
             history = await server.stack.runtime.store.history(complete["job_id"])

@@ -14,7 +14,7 @@ SCRIPT = "Meet Glow, the serum that works while you sleep. Wake up radiant! Orde
 
 async def test_create_stream_renders_a_playable_ad(server: Server, avatar_data_uri: str, tmp_path: Path) -> None:
     body = {"script": SCRIPT, "character_image": avatar_data_uri, "character_name": "Heather"}
-    result = await post_stream(server.url, body)
+    result = await post_stream(server.url, body, server.token)
     complete = check_seed_stream(result)
     video = await download(complete["final_video_url"], tmp_path / "ad.mp4")
     check_video(video, SCRIPT, (1280, 720))
@@ -30,6 +30,6 @@ async def test_create_stream_renders_a_playable_ad(server: Server, avatar_data_u
 
 async def test_vertical_format_has_the_requested_size(server: Server, avatar_data_uri: str, tmp_path: Path) -> None:
     body = {"script": "Wake up radiant.", "character_image": avatar_data_uri, "aspect_ratio": "9:16"}
-    complete = check_seed_stream(await post_stream(server.url, body))
+    complete = check_seed_stream(await post_stream(server.url, body, server.token))
     video = await download(complete["final_video_url"], tmp_path / "ad.mp4")
     check_video(video, "Wake up radiant.", (720, 1280))

@@ -76,7 +76,7 @@ CASES: list[tuple[str, Any, int, str | None, str]] = [
 async def test_bad_request_names_the_field(
     server: Server, case: str, body: Any, status: int, field: str | None, words: str
 ) -> None:
-    async with httpx.AsyncClient(base_url=server.url) as client:
+    async with httpx.AsyncClient(base_url=server.url, headers={"Authorization": f"Bearer {server.token}"}) as client:
         if isinstance(body, bytes):
             response = await client.post(
                 "/api/ad-agent/create-stream", content=body, headers={"content-type": "application/json"}
@@ -99,7 +99,8 @@ async def test_oversized_image_is_refused(tmp_path: Any) -> None:
         out = io.BytesIO()
         noise.save(out, format="PNG")
         uri = "data:image/png;base64," + base64.b64encode(out.getvalue()).decode()
-        async with httpx.AsyncClient(base_url=small.url) as client:
+        headers = {"Authorization": f"Bearer {small.token}"}
+        async with httpx.AsyncClient(base_url=small.url, headers=headers) as client:
             response = await client.post("/api/ad-agent/create-stream", json={"script": "Hi.", "character_image": uri})
         assert response.status_code == 413
         assert response.json()["field"] == "character_image"

@@ -9,7 +9,15 @@ from pathlib import Path
 import pytest
 
 from contracts.commands import RenderClip
-from contracts.events import ClipPlan, ClipRendered, ClipsMerged, JobRequested, MergeStarted, PromptsGenerated
+from contracts.events import (
+    ClipPlan,
+    ClipRendered,
+    ClipsMerged,
+    JobRequested,
+    JobStarted,
+    MergeStarted,
+    PromptsGenerated,
+)
 from services.renderer.local import LocalClipRenderer
 from tests.conftest import start_server
 from tests.e2e.flow import check_seed_stream, post_stream
@@ -55,7 +63,7 @@ async def test_clips_render_in_parallel_up_to_the_limit_and_redeliveries_do_noth
     renderer = CountingRenderer()
     async for server in start_server(tmp_path / "home", {"renderer": renderer}, render_concurrency=2):
         body = {"script": SCRIPT, "character_image": avatar_data_uri}
-        complete = check_seed_stream(await post_stream(server.url, body))
+        complete = check_seed_stream(await post_stream(server.url, body, server.token))
         history = await server.stack.runtime.store.history(complete["job_id"])
         n = complete_clips = len([r for r in history if isinstance(r.event, ClipRendered)])
         assert n >= 3
@@ -114,6 +122,20 @@ async def test_concurrent_deliveries_of_the_final_clip_event_merge_once(
     rt = await open_runtime(load_settings({"ADAGENT_HOME": str(tmp_path / "home")}))
     try:
         job = "ad_1000000000000001"
+        await rt.store.append(
+            JobRequested(
+                event_id=f"{job}/requested",
+                job_id=job,
+                script="Hello there. Goodbye now.",
+                avatar_ref="unused",
+                character_name="c",
+                voice_id=None,
+                aspect_ratio="16:9",
+                resolution="720p",
+                owner="ann",
+            )
+        )
+        await rt.store.append(JobStarted(event_id=f"{job}/started", job_id=job))
         renderer = LocalClipRenderer()
         recorded = []
         for i, line in enumerate(["Hello there.", "Goodbye now."], start=1):
@@ -156,10 +178,10 @@ async def test_concurrent_deliveries_of_the_final_clip_event_merge_once(
 async def test_a_failing_clip_ends_the_stream_with_an_error_event(tmp_path: Path, avatar_data_uri: str) -> None:
     async for server in start_server(tmp_path / "home", {"renderer": BrokenRenderer()}):
         body = {"script": SCRIPT, "character_image": avatar_data_uri}
-        result = await post_stream(server.url, body)
+        result = await post_stream(server.url, body, server.token)
         assert result.names[-1] == "error"
         error = result.data("error")[0]
         assert "Failed to generate clip 2/" in error["message"]
         assert "the GPU caught fire" in error["message"]
         assert "complete" not in result.names
-        assert result.names[:2] == ["step1", "step1_complete"]
+        assert result.names[:3] == ["queued", "step1", "step1_complete"]

@@ -88,7 +88,13 @@ class InMemoryBus:
         self._broker.route("command", command_type(command), command)
 
     async def consume_events(
-        self, queue: str, event_types: Sequence[str], handler: EventHandler, *, concurrency: int
+        self,
+        queue: str,
+        event_types: Sequence[str],
+        handler: EventHandler,
+        *,
+        concurrency: int,
+        single_active: bool = False,  # one process: the concurrency given is all there is
     ) -> None:
         self._start_workers(self._broker.declare(queue, "event", event_types), handler, concurrency)
 

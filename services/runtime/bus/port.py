@@ -35,9 +35,16 @@ class Bus(Protocol):
     async def send_command(self, command: AnyCommand) -> None: ...
 
     async def consume_events(
-        self, queue: str, event_types: Sequence[str], handler: EventHandler, *, concurrency: int
+        self,
+        queue: str,
+        event_types: Sequence[str],
+        handler: EventHandler,
+        *,
+        concurrency: int,
+        single_active: bool = False,
     ) -> None:
-        """Declare work queue `queue` bound to `event_types` and start handling up to `concurrency` at once."""
+        """Declare work queue `queue` bound to `event_types` and start handling up to `concurrency` at once.
+        `single_active`: only one consumer across all processes receives messages at a time."""
         ...
 
     async def consume_commands(

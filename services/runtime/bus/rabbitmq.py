@@ -46,7 +46,7 @@ log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
 
-DEFAULT_QUEUES: tuple[str, ...] = ("prompter", "renderer", "merger", "voice")
+DEFAULT_QUEUES: tuple[str, ...] = ("scheduler", "webhooks", "prompter", "renderer", "merger", "voice")
 
 _CONTENT_TYPE = "application/json"
 # Unacknowledged broadcast messages a slow live view may hold; beyond that the backlog waits in its broker queue
@@ -257,9 +257,17 @@ class RabbitMqBus:
     # -- work queues -----------------------------------------------------------------------------------------
 
     async def consume_events(
-        self, queue: str, event_types: Sequence[str], handler: EventHandler, *, concurrency: int
+        self,
+        queue: str,
+        event_types: Sequence[str],
+        handler: EventHandler,
+        *,
+        concurrency: int,
+        single_active: bool = False,
     ) -> None:
-        await self._consume(queue, events_exchange(self._namespace), event_types, decode_recorded, handler, concurrency)
+        await self._consume(
+            queue, events_exchange(self._namespace), event_types, decode_recorded, handler, concurrency, single_active
+        )
 
     async def consume_commands(
         self, queue: str, command_types: Sequence[str], handler: CommandHandler, *, concurrency: int
@@ -276,6 +284,7 @@ class RabbitMqBus:
         decode: Callable[[bytes], T],
         handler: Callable[[T], Awaitable[None]],
         concurrency: int,
+        single_active: bool = False,
     ) -> None:
         topology = self._require()
         concurrency = max(1, concurrency)
@@ -283,7 +292,7 @@ class RabbitMqBus:
         channel = await topology.connection.channel()
         try:
             await channel.set_qos(prefetch_count=concurrency)
-            declared = await _declare_work_queue(channel, self._namespace, queue, self._delivery_limit)
+            declared = await _declare_work_queue(channel, self._namespace, queue, self._delivery_limit, single_active)
             for key in routing_keys:
                 await declared.bind(exchange, routing_key=key)
 
@@ -438,7 +447,7 @@ async def _declare_exchanges(channel: AbstractChannel, namespace: str) -> tuple[
 
 
 async def _declare_work_queue(
-    channel: AbstractChannel, namespace: str, queue: str, delivery_limit: int
+    channel: AbstractChannel, namespace: str, queue: str, delivery_limit: int, single_active: bool = False
 ) -> AbstractQueue:
     """Declare `ns.<queue>` and its dead-letter queue. Arguments must match on every declaration (the broker
     refuses a redeclaration with different ones), so every process must use the same delivery limit."""
@@ -456,6 +465,8 @@ async def _declare_work_queue(
             "x-delivery-limit": delivery_limit,
             "x-dead-letter-exchange": dlx,
             "x-dead-letter-routing-key": queue,
+            # One consumer at a time across all processes, for handlers that must not run concurrently.
+            **({"x-single-active-consumer": True} if single_active else {}),
         },
     )
 

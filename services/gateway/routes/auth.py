@@ -1,0 +1,197 @@
+"""`POST /api/auth/login`: a username and password, as JSON or as the OAuth2 password form, for an access token."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs
+
+import msgspec
+import structlog
+from litestar import Request, post
+from litestar.datastructures import State
+from litestar.exceptions import NotAuthorizedException
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Example, OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
+from litestar.response import Response
+
+from services.gateway.auth import Auth
+from services.gateway.errors import RequestError
+
+log = structlog.get_logger(__name__)
+
+_FORM = "application/x-www-form-urlencoded"
+_JSON = "application/json"
+
+
+class TokenResponse(msgspec.Struct, frozen=True, kw_only=True):
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int
+
+
+class ErrorBody(msgspec.Struct, frozen=True, kw_only=True):
+    status_code: int
+    detail: str
+    field: str | None = None
+
+
+_CREDENTIALS = Schema(
+    type=OpenAPIType.OBJECT,
+    required=["username", "password"],
+    properties={
+        "username": Schema(type=OpenAPIType.STRING, examples=["alice"]),
+        "password": Schema(type=OpenAPIType.STRING, examples=["correct horse battery"]),
+    },
+)
+_FORM_SCHEMA = Schema(
+    type=OpenAPIType.OBJECT,
+    required=["username", "password"],
+    properties={
+        "grant_type": Schema(type=OpenAPIType.STRING, enum=["password"]),
+        "username": Schema(type=OpenAPIType.STRING),
+        "password": Schema(type=OpenAPIType.STRING),
+    },
+)
+
+
+@dataclass
+class LoginOperation(Operation):
+    """The request body is read by hand (two media types), so Litestar cannot infer it: describe it here."""
+
+    def __post_init__(self) -> None:
+        self.request_body = RequestBody(
+            required=True,
+            description="The credentials, as JSON or as an OAuth2 password grant form.",
+            content={
+                _JSON: OpenAPIMediaType(
+                    schema=_CREDENTIALS,
+                    examples={
+                        "json": Example(
+                            summary="JSON", value={"username": "alice", "password": "correct horse battery"}
+                        )
+                    },
+                ),
+                _FORM: OpenAPIMediaType(
+                    schema=_FORM_SCHEMA,
+                    examples={
+                        "form": Example(
+                            summary="OAuth2 password grant",
+                            value={"grant_type": "password", "username": "alice", "password": "correct horse battery"},
+                        )
+                    },
+                ),
+            },
+        )
+
+
+def _error_example(status: int, detail: str, field: str | None = None) -> Example:
+    value: dict[str, object] = {"status_code": status, "detail": detail}
+    if field is not None:
+        value["field"] = field
+    return Example(summary=detail, value=value)
+
+
+@post(
+    "/api/auth/login",
+    status_code=200,
+    summary="Log in: exchange a username and password for an access token",
+    description=(
+        'Send `{"username", "password"}` as JSON, or the OAuth2 password grant form '
+        "(`application/x-www-form-urlencoded`: `grant_type=password&username=...&password=...`). "
+        "The answer is a JWT to send as `Authorization: Bearer <access_token>` until it expires "
+        "(`expires_in` seconds). Scripts and servers can use an API key (`adk_...`, made with "
+        "`adagent keys create USER`) in the same header instead."
+    ),
+    tags=["Auth"],
+    operation_class=LoginOperation,
+    responses={
+        200: ResponseSpec(
+            TokenResponse,
+            description="The access token",
+            generate_examples=False,
+            examples=[
+                Example(
+                    summary="A token for one hour",
+                    value={"access_token": "eyJhbGciOiJIUzI1NiIs...", "token_type": "bearer", "expires_in": 3600},
+                )
+            ],
+        ),
+        400: ResponseSpec(
+            ErrorBody,
+            description="The body is not JSON or a form, or the grant type is not `password`",
+            generate_examples=False,
+            examples=[_error_example(400, "grant_type: must be 'password'", "grant_type")],
+        ),
+        401: ResponseSpec(
+            ErrorBody,
+            description="Wrong username or password",
+            generate_examples=False,
+            examples=[_error_example(401, "wrong username or password")],
+        ),
+        422: ResponseSpec(
+            ErrorBody,
+            description="A field is missing or not a string",
+            generate_examples=False,
+            examples=[_error_example(422, "password: is required", "password")],
+        ),
+    },
+)
+async def login(request: Request[Any, Any, Any], state: State) -> Response[TokenResponse]:
+    username, password = _credentials(request.headers.get("content-type", ""), await request.body())
+    auth: Auth = state.auth
+    name = username.strip().lower()
+    if await auth.accounts.authenticate(name, password):
+        try:
+            token, expires_in = auth.issue_token(name)
+        except ValueError:
+            pass  # removed between the check and the token: as good as a wrong password
+        else:
+            # RFC 6749 §5.1: a response carrying a token must not be cached.
+            headers = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+            return Response(TokenResponse(access_token=token, expires_in=expires_in), headers=headers)
+    log.info("auth.login_failed", user=name[:64])
+    raise NotAuthorizedException("wrong username or password", headers={"WWW-Authenticate": "Bearer"})
+
+
+def _credentials(content_type: str, body: bytes) -> tuple[str, str]:
+    media_type = content_type.split(";")[0].strip().lower()
+    if media_type == _FORM:
+        fields = _form(body)
+        grant_type = fields.get("grant_type")
+        # OAuth2 clients always send it; a hand-written form may leave it out, but any other grant is a mistake.
+        if grant_type is not None and grant_type != "password":
+            raise RequestError("grant_type", "must be 'password'", 400)
+    elif media_type in ("", _JSON) or media_type.endswith("+json"):
+        try:
+            raw: Any = msgspec.json.decode(body)
+        except msgspec.DecodeError:
+            raise RequestError(None, "the body is not valid JSON", 400) from None
+        if not isinstance(raw, dict):
+            raise RequestError(None, "the body must be a JSON object", 400)
+        fields = raw
+    else:
+        raise RequestError(None, f"send {_JSON} or {_FORM}, not {media_type}", 415)
+    return _string(fields, "username"), _string(fields, "password")
+
+
+def _form(body: bytes) -> dict[str, str]:
+    try:
+        parsed = parse_qs(body.decode(), keep_blank_values=True, strict_parsing=bool(body))
+    except (UnicodeDecodeError, ValueError):
+        raise RequestError(None, "the body is not a valid form", 400) from None
+    return {name: values[0] for name, values in parsed.items()}
+
+
+def _string(fields: dict[str, Any], name: str) -> str:
+    value = fields.get(name)
+    if value is None:
+        raise RequestError(name, "is required")
+    if not isinstance(value, str):
+        raise RequestError(name, "must be a string")
+    if not value:
+        raise RequestError(name, "must not be empty")
+    return value
+
+
+ROUTES = [login]

@@ -1,0 +1,315 @@
+"""Webhook delivery: a job's SSE events POSTed to the job's `webhook_url`, signed per Standard Webhooks.
+
+The dispatcher consumes every job event from the "webhooks" work queue, maps it to its SSE event with the same fold
+the SSE stream uses (so a webhook carries exactly what a stream subscriber sees, `id` = the job's sequence number),
+and keeps the events the job asked for (`webhook_events`, by default the terminal ones). Delivery runs in a
+background task so a slow or dead receiver never holds up the bus or the pipeline; each attempt is recorded as a
+`WebhookAttempted` fact in the job's own stream, with a deterministic event id, so the history tells what was sent
+and a redelivered message neither re-sends a delivered event nor starts a second retry chain.
+
+Recovery after a restart is out of scope: a delivery waiting for its next retry when the process stops is lost
+(its bus message was acknowledged when the delivery was scheduled), unless the message happens to be redelivered,
+in which case the delivery resumes after the attempts already recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import get_args
+
+import httpx
+import structlog
+
+from contracts.events import AnyEvent, JobRequested, RecordedEvent, WebhookAttempted, event_id
+from contracts.sse import TERMINAL_SSE_EVENTS, SseProjection
+from services.gateway.webhook_signing import InvalidSecret, signed_headers
+from services.runtime.context import Runtime
+
+log = structlog.get_logger(__name__)
+
+QUEUE = "webhooks"
+
+# Events of other streams (accounts), and our own attempt records, which must not feed back into delivery.
+_NOT_DELIVERED = frozenset(
+    {"WebhookAttempted", "UserAdded", "UserPasswordChanged", "UserRemoved", "ApiKeyCreated", "ApiKeyRevoked"}
+)
+# Derived from the union so a new job event is bound to the queue without anyone remembering to add it here.
+JOB_EVENT_TYPES: tuple[str, ...] = tuple(t.__name__ for t in get_args(AnyEvent) if t.__name__ not in _NOT_DELIVERED)
+
+# Seconds to wait before retry n (n = 1, 2, ...): doubling from 5 s, 635 s (10 min 35 s) in all before jitter,
+# so a receiver that is down for a deploy or a short outage still gets the event. 8 attempts in total.
+DEFAULT_DELAYS: tuple[float, ...] = (5.0, 10.0, 20.0, 40.0, 80.0, 160.0, 320.0)
+DEFAULT_JITTER = 0.1  # up to +10% per delay, so jobs that failed together do not retry in lockstep
+# A receiver's Retry-After is honoured when longer than our schedule, but not beyond this: one bad header
+# must not park a delivery for days.
+MAX_RETRY_AFTER_SECONDS = 3600.0
+CONSUMER_CONCURRENCY = 4  # the handler only reads the history and schedules, so a few suffice
+USER_AGENT = "AdAgent-Webhooks/1"
+
+SecretLookup = Callable[[str], Awaitable[str | None]]
+
+
+def webhook_id_for(job_id: str, seq: int) -> str:
+    """The `webhook-id` of the delivery of the job's event `seq`: the same for every retry of that event."""
+    return f"msg_{job_id}_{seq}"
+
+
+def attempt_event_id(job_id: str, seq: int, attempt: int) -> str:
+    return event_id(job_id, "webhook", seq, attempt)
+
+
+def _iso_utc(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def webhook_body(event: str, seq: int, recorded_at: float, data: dict[str, object]) -> bytes:
+    payload = {"type": event, "timestamp": _iso_utc(recorded_at), "data": {**data, "id": seq}}
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date); None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+@dataclass(frozen=True)
+class _Delivery:
+    job_id: str
+    seq: int
+    webhook_id: str
+    event: str  # the SSE event name
+    url: str
+    owner: str
+    body: bytes
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    status_code: int | None
+    ok: bool
+    error: str | None = None
+    final: bool = False  # no point retrying (410 Gone, no usable secret, unusable URL)
+    retry_after: float | None = None
+
+
+class WebhookDispatcher:
+    """Delivers a job's chosen SSE events to its webhook, retrying on failure; see the module docstring."""
+
+    def __init__(
+        self,
+        rt: Runtime,
+        secret_for: SecretLookup,
+        *,
+        delays: Sequence[float] = DEFAULT_DELAYS,
+        timeout: float = 10.0,
+        max_in_flight: int = 32,
+        client: httpx.AsyncClient | None = None,
+        jitter: float = DEFAULT_JITTER,
+    ) -> None:
+        self._rt = rt
+        self._secret_for = secret_for
+        self._delays = tuple(delays)
+        self._timeout = timeout
+        self._jitter = jitter
+        # Bounds concurrent POSTs only, not deliveries waiting for a retry: those cost nothing while they sleep.
+        self._semaphore = asyncio.Semaphore(max_in_flight)
+        self._owns_client = client is None
+        self._client = client or httpx.AsyncClient(timeout=timeout, follow_redirects=False)
+        self._tasks: dict[str, asyncio.Task[None]] = {}  # webhook id -> its delivery, in this process
+        self._closed = False
+
+    @property
+    def in_flight(self) -> int:
+        """Deliveries scheduled and not finished (attempting or waiting for a retry)."""
+        return len(self._tasks)
+
+    async def start(self) -> None:
+        await self._rt.bus.consume_events(QUEUE, JOB_EVENT_TYPES, self.handle, concurrency=CONSUMER_CONCURRENCY)
+
+    async def close(self) -> None:
+        """Cancel the deliveries in flight (a cancelled one records nothing further) and close our HTTP client."""
+        self._closed = True
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks.clear()
+        if self._owns_client:
+            await self._client.aclose()
+
+    async def handle(self, recorded: RecordedEvent) -> None:
+        """The bus handler: decide whether this event is to be delivered and schedule it. Never waits on HTTP."""
+        if self._closed:
+            return
+        job_id = recorded.event.job_id
+        history = await self._rt.store.history(job_id)
+        requested = next((r.event for r in history if isinstance(r.event, JobRequested)), None)
+        if requested is None and isinstance(recorded.event, JobRequested):
+            requested = recorded.event
+        if requested is None or not requested.webhook_url:
+            return
+        # The fold needs everything before this event (clip numbering depends on it); the event itself is applied
+        # from the message, so a store read that lags behind the bus still maps it.
+        projection = SseProjection()
+        for earlier in history:
+            if earlier.seq >= recorded.seq:
+                break
+            projection.apply(earlier)
+        sse = projection.apply(recorded)
+        if sse is None:
+            return
+        wanted = TERMINAL_SSE_EVENTS if requested.webhook_events is None else frozenset(requested.webhook_events)
+        if sse.event not in wanted:
+            return
+        webhook_id = webhook_id_for(job_id, recorded.seq)
+        if webhook_id in self._tasks:
+            return  # a redelivery while this process is still delivering it
+        attempts = [
+            r.event for r in history if isinstance(r.event, WebhookAttempted) and r.event.webhook_id == webhook_id
+        ]
+        # Delivered, or given up on: either way the history has its final word, and a redelivery must not re-send.
+        if any(a.ok or a.next_attempt_at is None for a in attempts):
+            return
+        last = max(attempts, key=lambda a: a.attempt, default=None)
+        first_attempt = 1 if last is None else last.attempt + 1
+        first_delay = 0.0
+        if last is not None and last.next_attempt_at is not None:
+            first_delay = max(0.0, last.next_attempt_at - time.time())
+        delivery = _Delivery(
+            job_id=job_id,
+            seq=recorded.seq,
+            webhook_id=webhook_id,
+            event=sse.event,
+            url=requested.webhook_url,
+            owner=requested.owner,
+            body=webhook_body(sse.event, recorded.seq, recorded.recorded_at, sse.data),
+        )
+        task = asyncio.create_task(self._deliver(delivery, first_attempt, first_delay), name=f"webhook:{webhook_id}")
+        self._tasks[webhook_id] = task
+        task.add_done_callback(self._forget)
+
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        # By identity: a later delivery of the same webhook id may already have taken the slot.
+        for webhook_id, current in list(self._tasks.items()):
+            if current is task:
+                del self._tasks[webhook_id]
+
+    async def _deliver(self, d: _Delivery, attempt: int, delay: float) -> None:
+        try:
+            while True:
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                async with self._semaphore:
+                    outcome = await self._attempt(d)
+                next_delay = self._next_delay(attempt, outcome)
+                next_at = None if next_delay is None else time.time() + next_delay
+                if not await self._record(d, attempt, outcome, next_at):
+                    return
+                if next_delay is None:
+                    return
+                attempt += 1
+                delay = next_delay
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a bug here must not surface as an unretrieved task exception and nothing else
+            log.exception("webhook.delivery_crashed", job_id=d.job_id, webhook_id=d.webhook_id)
+
+    def _next_delay(self, attempt: int, outcome: _Outcome) -> float | None:
+        if outcome.ok or outcome.final or attempt > len(self._delays):
+            return None
+        delay = self._delays[attempt - 1] * (1.0 + random.uniform(0.0, self._jitter))
+        if outcome.retry_after is not None:
+            delay = max(delay, min(outcome.retry_after, MAX_RETRY_AFTER_SECONDS))
+        return delay
+
+    async def _attempt(self, d: _Delivery) -> _Outcome:
+        try:
+            secret = await self._secret_for(d.owner)
+        except Exception:
+            log.exception("webhook.secret_lookup_failed", job_id=d.job_id, webhook_id=d.webhook_id)
+            return _Outcome(None, False, "webhook secret lookup failed")
+        if not secret:
+            return _Outcome(None, False, "no webhook secret for the job's owner", final=True)
+        # Fresh per attempt, as the spec requires: a receiver rejects stale timestamps to stop replays.
+        timestamp = int(time.time())
+        try:
+            headers = signed_headers(secret, d.webhook_id, timestamp, d.body)
+        except InvalidSecret:
+            return _Outcome(None, False, "the owner's webhook secret is malformed", final=True)
+        headers["user-agent"] = USER_AGENT
+        try:
+            # httpx's timeout applies per read; the outer one bounds the whole exchange against a trickling server.
+            async with asyncio.timeout(self._timeout):
+                request = self._client.build_request("POST", d.url, content=d.body, headers=headers)
+                # Streamed and closed unread: only the status matters, and a huge response body must cost nothing.
+                response = await self._client.send(request, stream=True)
+                await response.aclose()
+        except (TimeoutError, httpx.TimeoutException):
+            return _Outcome(None, False, f"timed out after {self._timeout:g}s")
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol):
+            return _Outcome(None, False, "the webhook URL is not usable", final=True)
+        except (httpx.HTTPError, OSError) as exc:
+            # The exception text can quote the URL, which may carry a token: only its type is kept.
+            return _Outcome(None, False, f"connection failed ({type(exc).__name__})")
+        status = response.status_code
+        if 200 <= status < 300:
+            return _Outcome(status, True)
+        if status == 410:
+            return _Outcome(status, False, "HTTP 410 Gone: the receiver asked to stop", final=True)
+        retry_after = parse_retry_after(response.headers.get("retry-after")) if status in (429, 503) else None
+        return _Outcome(status, False, f"HTTP {status}", retry_after=retry_after)
+
+    async def _record(self, d: _Delivery, attempt: int, outcome: _Outcome, next_at: float | None) -> bool:
+        """Record the attempt; False when it was already recorded, i.e. another delivery of this event owns it."""
+        fact = WebhookAttempted(
+            event_id=attempt_event_id(d.job_id, d.seq, attempt),
+            job_id=d.job_id,
+            webhook_id=d.webhook_id,
+            event=d.event,
+            attempt=attempt,
+            status_code=outcome.status_code,
+            ok=outcome.ok,
+            error=outcome.error,
+            next_attempt_at=next_at,
+        )
+        fields = {
+            "job_id": d.job_id,
+            "webhook_id": d.webhook_id,
+            "sse_event": d.event,  # not "event": structlog takes that for the message
+            "attempt": attempt,
+            "status_code": outcome.status_code,
+        }
+        try:
+            recorded = await self._rt.recorder.record(fact)
+        except Exception:
+            # The attempt happened whether or not the store took the record; carry on with the schedule.
+            log.exception("webhook.record_failed", **fields)
+            return True
+        if not recorded.fresh:
+            log.warning("webhook.duplicate_delivery_stopped", **fields)
+            return False
+        if outcome.ok:
+            log.info("webhook.delivered", **fields)
+        elif next_at is None:
+            log.warning("webhook.gave_up", error=outcome.error, **fields)
+        else:
+            log.info("webhook.retry_scheduled", error=outcome.error, retry_in=round(next_at - time.time(), 3), **fields)
+        return True

@@ -1,0 +1,3 @@
+from tests.gateway.webhook_receiver import receiver
+
+__all__ = ["receiver"]
