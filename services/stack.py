@@ -51,7 +51,7 @@ async def open_stack(
         await merger_service.start(rt)
         await voice_service.start(rt, enhancer)
         await scheduler.start(rt)
-        journal = Journal(rt.store, rt.bus)
+        journal = Journal(rt.store, rt.bus, keepalive_seconds=rt.settings.sse_keepalive_seconds)
         await journal.start()
         app = create_app(rt, journal)
         webhooks = WebhookDispatcher(rt, app.state.auth.accounts.webhook_secret, delays=rt.settings.webhook_delays)

@@ -16,8 +16,11 @@ from services.runtime.store.port import EventStore
 
 
 class Journal:
-    def __init__(self, store: EventStore, bus: Bus, *, poll_seconds: float = 2.0) -> None:
+    def __init__(
+        self, store: EventStore, bus: Bus, *, poll_seconds: float = 2.0, keepalive_seconds: float = 15.0
+    ) -> None:
         self._store = store
+        self.keepalive_seconds = keepalive_seconds
         self._bus = bus
         self._poll_seconds = poll_seconds
         self._listeners: dict[str, set[asyncio.Queue[RecordedEvent]]] = {}
@@ -36,9 +39,12 @@ class Journal:
             queue.put_nowait(recorded)
 
     async def follow(
-        self, job_id: str, after_seq: int = 0, *, idle_seconds: float = 15.0
+        self, job_id: str, after_seq: int = 0, *, idle_seconds: float | None = None
     ) -> AsyncIterator[RecordedEvent | None]:
-        """Yield events with seq > after_seq until the terminal one; yield None after `idle_seconds` of quiet."""
+        """Yield events with seq > after_seq until the terminal one; yield None after `idle_seconds` of quiet
+        (default: the journal's keep-alive interval)."""
+        if idle_seconds is None:
+            idle_seconds = self.keepalive_seconds
         queue: asyncio.Queue[RecordedEvent] = asyncio.Queue()
         listeners = self._listeners.setdefault(job_id, set())
         listeners.add(queue)  # before reading the store, so nothing falls between the two

@@ -11,11 +11,10 @@ from contracts.sse import SseProjection
 from services.gateway.journal import Journal
 
 RETRY_MS = 3000
-KEEPALIVE_SECONDS = 15.0
 
 
 async def sse_messages(
-    journal: Journal, job_id: str, *, last_event_id: int = 0, keepalive_seconds: float = KEEPALIVE_SECONDS
+    journal: Journal, job_id: str, *, last_event_id: int = 0, keepalive_seconds: float | None = None
 ) -> AsyncIterator[ServerSentEventMessage]:
     # The projection folds the whole history (clip numbering depends on it); only what follows
     # `last_event_id` is sent.

@@ -31,6 +31,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_running_jobs: int = 2
     max_running_per_user: int = 2
     max_queued_per_user: int = 20
+    sse_keepalive_seconds: float = 15.0
     webhook_delays: tuple[float, ...] = (5, 10, 20, 40, 80, 160, 320)  # seconds between attempts: >= 10 min in all
 
     @property
@@ -62,6 +63,7 @@ _ENV: dict[str, str] = {
     "max_running_jobs": "ADAGENT_MAX_RUNNING_JOBS",
     "max_running_per_user": "ADAGENT_MAX_RUNNING_PER_USER",
     "max_queued_per_user": "ADAGENT_MAX_QUEUED_PER_USER",
+    "sse_keepalive_seconds": "ADAGENT_SSE_KEEPALIVE_SECONDS",
 }
 
 _INT_FIELDS = {

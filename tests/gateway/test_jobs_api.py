@@ -302,3 +302,20 @@ async def test_malformed_requests_get_4xx_naming_the_field(server: Server, avata
         bad_resume = await client.get("/api/ad-agent/jobs/ad_1/events", headers={"Last-Event-ID": "x"})
         assert bad_resume.status_code in (400, 404)
     _ = httpx
+
+
+async def test_quiet_streams_get_keep_alive_comments(tmp_path: Path, avatar_data_uri: str) -> None:
+    renderer = GatedRenderer()
+    async for server in start_server(tmp_path / "home", {"renderer": renderer}, sse_keepalive_seconds=0.3):
+        async with client_for(server.url, server.token) as client:
+            created = (await client.post("/api/ad-agent/create", json=body(avatar_data_uri))).json()
+            comments = 0
+            async with client.stream("GET", created["events_url"]) as response:
+                async for line in response.aiter_lines():
+                    if line.startswith(":"):
+                        comments += 1
+                        if comments == 2:
+                            renderer.gate.set()
+                    if line.startswith("event: complete"):
+                        break
+            assert comments >= 2
