@@ -1,4 +1,5 @@
-"""Render benchmark: a ~30 s script at 720p and 1080p on the embedded stack, over real HTTP.
+"""Render benchmark: a ~30 s script (bench/scripts/thirty_seconds.txt) at 720p and 1080p on the embedded stack,
+over real HTTP, as a client would use it.
 
 Prints, per resolution, the wall time of the whole job divided by the video's duration (the real-time factor),
 the time of each step, and the merge time as a share of the video's duration. All ratios come from one run.
@@ -31,12 +32,13 @@ from contracts.events import (  # noqa: E402
     VoiceEnhancementStarted,
 )
 from services.cli.create import create_ad  # noqa: E402
+from services.cli.main import local_user_token  # noqa: E402
 from services.cli.server import bind, public_url, running_server  # noqa: E402
 from services.runtime.logging import configure_logging  # noqa: E402
 from services.runtime.media_probe import probe  # noqa: E402
 from services.runtime.settings import load_settings  # noqa: E402
 
-SCRIPT = (ROOT / "examples" / "script.txt").read_text()
+SCRIPT = (ROOT / "bench" / "scripts" / "thirty_seconds.txt").read_text()
 AVATAR = ROOT / "examples" / "avatar.jpg"
 
 
@@ -55,10 +57,11 @@ async def bench(resolution: str, aspect_ratio: str, home: Path) -> dict[str, flo
         "aspect_ratio": aspect_ratio,
     }
     async with running_server(settings, sock) as stack:
+        token = await local_user_token(stack.app.state.auth)
         # Warm the voice model once, as a long-running service would have it warm.
-        await create_ad(url, {**body, "script": "Warm up."}, home / "warm.mp4", progress=io.StringIO())
+        await create_ad(url, {**body, "script": "Warm up."}, home / "warm.mp4", token=token, progress=io.StringIO())
         started = time.monotonic()
-        outcome = await create_ad(url, body, home / "ad.mp4", progress=io.StringIO())
+        outcome = await create_ad(url, body, home / "ad.mp4", token=token, progress=io.StringIO())
         wall = time.monotonic() - started
         assert outcome.job_id is not None
         history = await stack.runtime.store.history(outcome.job_id)
