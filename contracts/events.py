@@ -20,6 +20,14 @@ class ClipPlan(msgspec.Struct, frozen=True, kw_only=True):
     est_seconds: float
 
 
+class WordTiming(msgspec.Struct, frozen=True, array_like=True):
+    """A spoken word and when it is heard, in seconds from the start of its clip (or of the ad, once merged)."""
+
+    word: str
+    start: float
+    end: float
+
+
 class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag=True):
     event_id: str
     job_id: str
@@ -64,6 +72,7 @@ class ClipRendered(Event, frozen=True, kw_only=True):
     total_clips: int
     clip_ref: str
     duration_s: float
+    words: list[WordTiming] = []  # for captions of the whole ad; empty when the provider gives no timings
 
 
 class MergeStarted(Event, frozen=True, kw_only=True):
@@ -73,6 +82,7 @@ class MergeStarted(Event, frozen=True, kw_only=True):
 class ClipsMerged(Event, frozen=True, kw_only=True):
     merged_ref: str
     duration_s: float
+    captions_ref: str | None = None  # WebVTT of the whole ad
 
 
 class VoiceEnhancementStarted(Event, frozen=True, kw_only=True):
@@ -91,6 +101,7 @@ class JobCompleted(Event, frozen=True, kw_only=True):
     final_ref: str
     final_video_url: str
     duration_s: float
+    captions_url: str | None = None
 
 
 class JobFailed(Event, frozen=True, kw_only=True):
@@ -115,7 +126,7 @@ class WebhookAttempted(Event, frozen=True, kw_only=True):
     next_attempt_at: float | None = None
 
 
-# Accounts live in streams of their own: "user:NAME" and "apikey:KEY_ID" (the `job_id` field holds the stream id).
+# Accounts live in one stream of their own, "accounts" (the `job_id` field holds the stream id).
 
 
 class UserAdded(Event, frozen=True, kw_only=True):

@@ -98,6 +98,8 @@ class SseProjection:
         elif isinstance(ev, JobCompleted):
             name = "complete"
             data = {"status": "completed", "final_video_url": ev.final_video_url}
+            if ev.captions_url:
+                data["captions_url"] = ev.captions_url  # additive: WebVTT with the same timings as the burned-in text
         elif isinstance(ev, JobFailed):
             name, data = "error", {"message": ev.message, "step": ev.step}
         elif isinstance(ev, JobCancelled):
