@@ -10,6 +10,7 @@ from litestar.exceptions import HTTPException
 from services.gateway.auth import current_user, make_auth
 from services.gateway.errors import RequestError, http_error_handler, request_error_handler
 from services.gateway.journal import Journal
+from services.gateway.openapi import docs_routes, openapi_config
 from services.gateway.routes import account, auth, files, health, jobs, stream
 from services.runtime.context import Runtime
 
@@ -26,7 +27,9 @@ def create_app(rt: Runtime, journal: Journal) -> Litestar:
             *account.ROUTES,
             *health.ROUTES,
             *files.ROUTES,
+            *docs_routes(),
         ],
+        openapi_config=openapi_config(),
         # Every route that names a `user` parameter needs a credential; the events routes widen it (URL token).
         dependencies={"user": Provide(current_user)},
         state=state,

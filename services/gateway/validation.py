@@ -7,6 +7,7 @@ import binascii
 import hashlib
 import io
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,6 +19,7 @@ from contracts.formats import ASPECT_RATIOS, RESOLUTIONS
 from contracts.request import StreamAdRequest
 from contracts.sse import SSE_EVENT_NAMES
 from services.gateway.errors import RequestError
+from services.renderer.voices import voice_ids as local_voice_ids
 from services.runtime.settings import Settings
 
 _DATA_URI = re.compile(
@@ -39,7 +41,9 @@ class ValidRequest:
     body_sha256: str = ""
 
 
-def parse_request(body: bytes, settings: Settings) -> ValidRequest:
+def parse_request(body: bytes, settings: Settings, valid_voice_ids: Sequence[str] | None = None) -> ValidRequest:
+    """`valid_voice_ids`: the ids `voice_id` may take; None means the local voices installed here (the voice provider
+    in use). A missing or null `voice_id` is always valid: the default voice."""
     try:
         raw: Any = msgspec.json.decode(body)
     except msgspec.DecodeError as exc:
@@ -57,7 +61,7 @@ def parse_request(body: bytes, settings: Settings) -> ValidRequest:
     name = _string(raw, "character_name") if raw.get("character_name") is not None else "character"
     if len(name) > 100:
         raise RequestError("character_name", "is longer than 100 characters")
-    voice_id = _string(raw, "voice_id") if raw.get("voice_id") is not None else None
+    voice_id = _voice_id(raw, valid_voice_ids)
     aspect = _choice(raw, "aspect_ratio", ASPECT_RATIOS, "16:9")
     resolution = _choice(raw, "resolution", RESOLUTIONS, "720p")
     priority = _choice(raw, "priority", PRIORITIES, "normal")
@@ -74,6 +78,17 @@ def parse_request(body: bytes, settings: Settings) -> ValidRequest:
     )
     digest = hashlib.sha256(msgspec.json.encode(raw, order="sorted")).hexdigest()
     return ValidRequest(request, png, width, height, priority, webhook_url, webhook_events, digest)
+
+
+def _voice_id(raw: dict[str, Any], valid: Sequence[str] | None) -> str | None:
+    if raw.get("voice_id") is None:
+        return None  # the seed's default ("Heather Bryant" at ElevenLabs): the default local voice
+    value = _string(raw, "voice_id")
+    if valid is None:
+        valid = local_voice_ids()  # lists the installed voices; loads no model
+    if value not in valid:
+        raise RequestError("voice_id", f"{value!r} is not a voice here; valid: {', '.join(valid)} (or null)")
+    return value
 
 
 def _webhook_url(raw: dict[str, Any]) -> str | None:

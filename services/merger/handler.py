@@ -5,6 +5,7 @@ from __future__ import annotations
 import structlog
 
 from contracts.events import ClipRendered, ClipsMerged, MergeStarted, RecordedEvent, event_id
+from services.merger.captions import build_vtt
 from services.merger.concat import concat_clips
 from services.runtime.context import Runtime
 
@@ -36,6 +37,7 @@ async def handle_clip_rendered(recorded: RecordedEvent, *, rt: Runtime) -> None:
         out = work / "merged.mp4"
         duration = await concat_clips(paths, out)
         ref = await rt.storage.put_file(f"jobs/{job_id}/merged.mp4", out, "video/mp4")
+        captions_ref = await _store_captions(rt, job_id, [clips[i] for i in sorted(clips)])
     except Exception as exc:
         log.exception("merger.failed", job_id=job_id)
         await rt.fail(job_id, STEP, f"Failed to merge video clips: {exc}")
@@ -46,7 +48,25 @@ async def handle_clip_rendered(recorded: RecordedEvent, *, rt: Runtime) -> None:
         return
     await rt.recorder.record(
         ClipsMerged(
-            event_id=event_id(job_id, "clips-merged"), job_id=job_id, merged_ref=ref, duration_s=round(duration, 3)
+            event_id=event_id(job_id, "clips-merged"),
+            job_id=job_id,
+            merged_ref=ref,
+            duration_s=round(duration, 3),
+            captions_ref=captions_ref,
         )
     )
     log.info("merger.done", job_id=job_id, clips=len(clips), duration=round(duration, 2))
+
+
+async def _store_captions(rt: Runtime, job_id: str, clips: list[ClipRendered]) -> str | None:
+    """The ad's WebVTT, when the renderer timed the words. Each clip starts where the clips before it end: the
+    merged video is their videos back to back, and each ClipRendered.duration_s is its clip's video length."""
+    if not any(clip.words for clip in clips):
+        return None
+    offsets: list[float] = []
+    at = 0.0
+    for clip in clips:
+        offsets.append(at)
+        at += clip.duration_s
+    vtt = build_vtt([(offset, clip.words) for offset, clip in zip(offsets, clips, strict=True)])
+    return await rt.storage.put_bytes(f"jobs/{job_id}/captions.vtt", vtt.encode("utf-8"), "text/vtt")

@@ -8,7 +8,7 @@ import structlog
 
 from contracts.commands import RenderClip
 from contracts.events import ClipRendered, event_id
-from services.renderer.port import ClipRenderer
+from services.renderer.port import ClipRenderer, RenderedClip
 from services.runtime.context import Runtime
 
 log = structlog.get_logger(__name__)
@@ -30,7 +30,9 @@ async def handle_render_clip(command: RenderClip, *, rt: Runtime, renderer: Clip
     try:
         avatar = await rt.storage.fetch(command.avatar_ref, work)
         out = work / f"clip_{index:03d}.mp4"
-        duration = await renderer.render(command, avatar, out)
+        result = await renderer.render(command, avatar, out)
+        if isinstance(result, float):  # compatibility: a renderer that still returns the duration only
+            result = RenderedClip(result, [])
         ref = await rt.storage.put_file(f"jobs/{job_id}/clips/clip_{index:03d}.mp4", out, "video/mp4")
     except Exception as exc:
         log.exception("renderer.failed", job_id=job_id, clip=index)
@@ -48,7 +50,8 @@ async def handle_render_clip(command: RenderClip, *, rt: Runtime, renderer: Clip
             index=index,
             total_clips=total,
             clip_ref=ref,
-            duration_s=round(duration, 3),
+            duration_s=round(result.duration, 3),
+            words=result.words,
         )
     )
     log.info("renderer.clip_done", job_id=job_id, clip=index, total=total, seconds=round(time.monotonic() - started, 2))

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 from contracts.commands import RenderClip
+from contracts.events import WordTiming
+
+
+@dataclass(frozen=True)
+class RenderedClip:
+    duration: float  # seconds
+    words: list[WordTiming] = field(default_factory=list)  # when each word is heard, from the clip's start
 
 
 class ClipRenderer(Protocol):
-    async def render(self, command: RenderClip, avatar: Path, out: Path) -> float:
-        """Write an H.264 + AAC MP4 to `out`; return its duration in seconds."""
+    # `float` is the old return (duration only), still given by local.py until it is rewired to RenderedClip;
+    # the handler accepts both meanwhile. Drop `| float` together with the handler's compatibility branch.
+    async def render(self, command: RenderClip, avatar: Path, out: Path) -> RenderedClip | float:
+        """Write an H.264 + AAC MP4 to `out`; return its duration and word timings."""
         ...

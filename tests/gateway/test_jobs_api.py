@@ -15,6 +15,7 @@ import websockets
 from contracts.commands import RenderClip
 from contracts.events import ClipRendered, JobCancelled, JobStarted
 from services.renderer.local import LocalClipRenderer
+from services.renderer.port import RenderedClip
 from tests.conftest import Server, start_server
 from tests.gateway.jobs_client import body, client_for, read_events, wait_for_status
 
@@ -34,7 +35,7 @@ class GatedRenderer:
         self.started: list[tuple[str, int]] = []
         self.inner = LocalClipRenderer()
 
-    async def render(self, command: RenderClip, avatar: Path, out: Path) -> float:
+    async def render(self, command: RenderClip, avatar: Path, out: Path) -> RenderedClip | float:
         self.started.append((command.job_id, command.clip.index))
         await self.gate.wait()
         return await self.inner.render(command, avatar, out)

@@ -19,6 +19,7 @@ from contracts.events import (
     PromptsGenerated,
 )
 from services.renderer.local import LocalClipRenderer
+from services.renderer.port import RenderedClip
 from tests.conftest import start_server
 from tests.e2e.flow import check_seed_stream, post_stream
 
@@ -39,7 +40,7 @@ class CountingRenderer:
         self.peak = 0
         self.calls = 0
 
-    async def render(self, command: RenderClip, avatar: Path, out: Path) -> float:
+    async def render(self, command: RenderClip, avatar: Path, out: Path) -> RenderedClip | float:
         self.calls += 1
         self.running += 1
         self.peak = max(self.peak, self.running)
@@ -51,7 +52,7 @@ class CountingRenderer:
 
 
 class BrokenRenderer:
-    async def render(self, command: RenderClip, avatar: Path, out: Path) -> float:
+    async def render(self, command: RenderClip, avatar: Path, out: Path) -> RenderedClip | float:
         if command.clip.index == 2:
             raise RuntimeError("the GPU caught fire")
         return await LocalClipRenderer().render(command, avatar, out)
@@ -152,7 +153,7 @@ async def test_concurrent_deliveries_of_the_final_clip_event_merge_once(
                 resolution="720p",
             )
             out = tmp_path / f"clip{i}.mp4"
-            duration = await renderer.render(command, EXAMPLE_AVATAR, out)
+            duration = (await renderer.render(command, EXAMPLE_AVATAR, out)).duration
             ref = await rt.storage.put_file(f"jobs/{job}/clips/{i}.mp4", out, "video/mp4")
             recorded.append(
                 await rt.store.append(

@@ -8,6 +8,16 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 
+from services.gateway.openapi import (
+    BEARER_ONLY,
+    UNAUTHORIZED,
+    WWW_AUTHENTICATE,
+    error_example,
+    error_response,
+    json_response,
+    operation_class,
+)
+
 
 class WebhookSecret(msgspec.Struct, frozen=True, kw_only=True):
     secret: str  # "whsec_" + base64 key
@@ -20,6 +30,23 @@ class WebhookSecret(msgspec.Struct, frozen=True, kw_only=True):
     description="Verify each delivery: HMAC-SHA256 over `{webhook-id}.{webhook-timestamp}.{body}` with the "
     "base64-decoded secret (after `whsec_`), compared with the `v1,` signature in `webhook-signature`.",
     tags=["Auth"],
+    security=BEARER_ONLY,
+    responses={
+        200: json_response(
+            WebhookSecret,
+            "Your signing secret",
+            secret={
+                "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                "scheme": "Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature: v1,<HMAC-SHA256>)",
+            },
+        ),
+        401: UNAUTHORIZED,
+        404: error_response(
+            "The user has no webhook secret (e.g. removed meanwhile)",
+            error_example(404, "no webhook secret for this user"),
+        ),
+    },
+    operation_class=operation_class(headers={"401": WWW_AUTHENTICATE}),
 )
 async def webhook_secret(state: State, user: NamedDependency[str]) -> WebhookSecret:
     secret = await state.auth.accounts.webhook_secret(user)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -12,11 +11,12 @@ from litestar import Request, post
 from litestar.datastructures import State
 from litestar.exceptions import NotAuthorizedException
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.spec import Example, OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
+from litestar.openapi.spec import Example, OpenAPIMediaType, OpenAPIType, RequestBody, Schema
 from litestar.response import Response
 
 from services.gateway.auth import Auth
 from services.gateway.errors import RequestError
+from services.gateway.openapi import WWW_AUTHENTICATE, error_example, error_response, header, operation_class
 
 log = structlog.get_logger(__name__)
 
@@ -30,18 +30,12 @@ class TokenResponse(msgspec.Struct, frozen=True, kw_only=True):
     expires_in: int
 
 
-class ErrorBody(msgspec.Struct, frozen=True, kw_only=True):
-    status_code: int
-    detail: str
-    field: str | None = None
-
-
 _CREDENTIALS = Schema(
     type=OpenAPIType.OBJECT,
     required=["username", "password"],
     properties={
-        "username": Schema(type=OpenAPIType.STRING, examples=["alice"]),
-        "password": Schema(type=OpenAPIType.STRING, examples=["correct horse battery"]),
+        "username": Schema(type=OpenAPIType.STRING, min_length=1, examples=["alice"]),
+        "password": Schema(type=OpenAPIType.STRING, min_length=1, examples=["correct horse battery"]),
     },
 )
 _FORM_SCHEMA = Schema(
@@ -49,47 +43,34 @@ _FORM_SCHEMA = Schema(
     required=["username", "password"],
     properties={
         "grant_type": Schema(type=OpenAPIType.STRING, enum=["password"]),
-        "username": Schema(type=OpenAPIType.STRING),
-        "password": Schema(type=OpenAPIType.STRING),
+        "username": Schema(type=OpenAPIType.STRING, min_length=1),
+        "password": Schema(type=OpenAPIType.STRING, min_length=1),
     },
 )
 
 
-@dataclass
-class LoginOperation(Operation):
-    """The request body is read by hand (two media types), so Litestar cannot infer it: describe it here."""
-
-    def __post_init__(self) -> None:
-        self.request_body = RequestBody(
-            required=True,
-            description="The credentials, as JSON or as an OAuth2 password grant form.",
-            content={
-                _JSON: OpenAPIMediaType(
-                    schema=_CREDENTIALS,
-                    examples={
-                        "json": Example(
-                            summary="JSON", value={"username": "alice", "password": "correct horse battery"}
-                        )
-                    },
-                ),
-                _FORM: OpenAPIMediaType(
-                    schema=_FORM_SCHEMA,
-                    examples={
-                        "form": Example(
-                            summary="OAuth2 password grant",
-                            value={"grant_type": "password", "username": "alice", "password": "correct horse battery"},
-                        )
-                    },
-                ),
+# The request body is read by hand (two media types), so Litestar cannot infer it: describe it here.
+_LOGIN_BODY = RequestBody(
+    required=True,
+    description="The credentials, as JSON or as an OAuth2 password grant form.",
+    content={
+        _JSON: OpenAPIMediaType(
+            schema=_CREDENTIALS,
+            examples={
+                "json": Example(summary="JSON", value={"username": "alice", "password": "correct horse battery"})
             },
-        )
-
-
-def _error_example(status: int, detail: str, field: str | None = None) -> Example:
-    value: dict[str, object] = {"status_code": status, "detail": detail}
-    if field is not None:
-        value["field"] = field
-    return Example(summary=detail, value=value)
+        ),
+        _FORM: OpenAPIMediaType(
+            schema=_FORM_SCHEMA,
+            examples={
+                "form": Example(
+                    summary="OAuth2 password grant",
+                    value={"grant_type": "password", "username": "alice", "password": "correct horse battery"},
+                )
+            },
+        ),
+    },
+)
 
 
 @post(
@@ -104,7 +85,10 @@ def _error_example(status: int, detail: str, field: str | None = None) -> Exampl
         "`adagent keys create USER`) in the same header instead."
     ),
     tags=["Auth"],
-    operation_class=LoginOperation,
+    operation_class=operation_class(
+        request_body=_LOGIN_BODY,
+        headers={"200": {"Cache-Control": header("`no-store`: a token must not be cached.")}, "401": WWW_AUTHENTICATE},
+    ),
     responses={
         200: ResponseSpec(
             TokenResponse,
@@ -117,23 +101,23 @@ def _error_example(status: int, detail: str, field: str | None = None) -> Exampl
                 )
             ],
         ),
-        400: ResponseSpec(
-            ErrorBody,
-            description="The body is not JSON or a form, or the grant type is not `password`",
-            generate_examples=False,
-            examples=[_error_example(400, "grant_type: must be 'password'", "grant_type")],
+        400: error_response(
+            "The body is not JSON or a form, or the grant type is not `password`",
+            error_example(400, "must be 'password'", "grant_type"),
+            error_example(400, "the body is not valid JSON"),
         ),
-        401: ResponseSpec(
-            ErrorBody,
-            description="Wrong username or password",
-            generate_examples=False,
-            examples=[_error_example(401, "wrong username or password")],
+        401: error_response(
+            "Wrong username or password (with `WWW-Authenticate: Bearer`)",
+            error_example(401, "wrong username or password"),
         ),
-        422: ResponseSpec(
-            ErrorBody,
-            description="A field is missing or not a string",
-            generate_examples=False,
-            examples=[_error_example(422, "password: is required", "password")],
+        415: error_response(
+            "The body is neither JSON nor a form",
+            error_example(415, "send application/json or application/x-www-form-urlencoded, not text/plain"),
+        ),
+        422: error_response(
+            "A field is missing, empty or not a string",
+            error_example(422, "is required", "password"),
+            error_example(422, "must not be empty", "username"),
         ),
     },
 )

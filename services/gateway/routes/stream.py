@@ -12,6 +12,16 @@ from litestar.response import ServerSentEvent
 
 from services.gateway.errors import RequestError
 from services.gateway.jobs import QueueFull, create_job
+from services.gateway.openapi import (
+    BEARER_ONLY,
+    RETRY_AFTER,
+    WWW_AUTHENTICATE,
+    create_errors,
+    create_request_body,
+    header,
+    operation_class,
+    sse_response,
+)
 from services.gateway.streaming import sse_messages
 from services.gateway.validation import parse_request
 from services.runtime.context import Runtime
@@ -23,7 +33,24 @@ SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     "/api/ad-agent/create-stream",
     status_code=200,
     summary="Create a video ad and stream its progress (SSE)",
+    description=(
+        "The seed's endpoint. The body is validated first (errors are JSON, before any stream starts); then the "
+        "job is created and the answer is its progress as Server-Sent Events, from `queued` to `complete`, `error` "
+        "or `cancelled`. The `X-Job-Id` header names the job: dropping the connection does not stop it, and "
+        "`GET /api/ad-agent/jobs/{job_id}/events` resumes the stream."
+    ),
     tags=["AI Ad Agent"],
+    security=BEARER_ONLY,
+    responses=create_errors(with_job_fields=False),
+    operation_class=operation_class(
+        request_body=create_request_body(with_job_fields=False),
+        responses={"200": sse_response("The job's progress, live, until it ends")},
+        headers={
+            "200": {"X-Job-Id": header("The job's id, e.g. `ad_1795885518756927`.")},
+            "401": WWW_AUTHENTICATE,
+            "429": RETRY_AFTER,
+        },
+    ),
 )
 async def create_stream(request: Request[Any, Any, Any], state: State, user: NamedDependency[str]) -> ServerSentEvent:
     rt: Runtime = state.runtime

@@ -41,4 +41,6 @@ class UrlSigner:
     def verify(self, key: str, expires: int, signature: str, now: float | None = None) -> bool:
         if expires < (time.time() if now is None else now):
             return False
-        return hmac.compare_digest(self.signature(key, expires), signature)
+        # Compared as bytes: `compare_digest` raises TypeError for a str with non-ASCII characters, and the signature
+        # comes straight from a URL.
+        return hmac.compare_digest(self.signature(key, expires).encode(), signature.encode())

@@ -1,0 +1,50 @@
+"""What a local voice gives back: the spoken samples, and when each word of the text is heard in them."""
+
+from __future__ import annotations
+
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from contracts.events import WordTiming
+
+
+@dataclass(frozen=True)
+class Speech:
+    samples: npt.NDArray[np.int16]  # mono
+    sample_rate: int
+    words: list[WordTiming]  # every word of the text as written, in order, in seconds from the first sample
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.samples) / self.sample_rate
+
+    def write_wav(self, path: Path) -> float:
+        """Write a mono 16-bit WAV at `path`; return its length in seconds."""
+        with wave.open(str(path), "wb") as wav:
+            wav.setnchannels(1)
+            wav.setsampwidth(2)
+            wav.setframerate(self.sample_rate)
+            wav.writeframes(self.samples.astype("<i2", copy=False).tobytes())
+        return self.duration_s
+
+
+class LocalVoice(Protocol):
+    """A voice that speaks on this machine. CPU-bound and blocking: async callers use asyncio.to_thread."""
+
+    @property
+    def voice_id(self) -> str: ...
+
+    @property
+    def description(self) -> str: ...
+
+    @property
+    def licence(self) -> str: ...
+
+    def synthesize(self, text: str) -> Speech:
+        """Speak `text`. The same text always gives the same number of samples and the same word timings."""
+        ...
