@@ -8,7 +8,7 @@ import structlog
 
 from contracts.commands import RenderClip
 from contracts.events import ClipRendered, event_id
-from services.renderer.port import ClipRenderer, RenderedClip
+from services.renderer.port import ClipRenderer
 from services.runtime.context import Runtime
 
 log = structlog.get_logger(__name__)
@@ -31,8 +31,6 @@ async def handle_render_clip(command: RenderClip, *, rt: Runtime, renderer: Clip
         avatar = await rt.storage.fetch(command.avatar_ref, work)
         out = work / f"clip_{index:03d}.mp4"
         result = await renderer.render(command, avatar, out)
-        if isinstance(result, float):  # compatibility: a renderer that still returns the duration only
-            result = RenderedClip(result, [])
         ref = await rt.storage.put_file(f"jobs/{job_id}/clips/clip_{index:03d}.mp4", out, "video/mp4")
     except Exception as exc:
         log.exception("renderer.failed", job_id=job_id, clip=index)

@@ -17,8 +17,6 @@ class RenderedClip:
 
 
 class ClipRenderer(Protocol):
-    # `float` is the old return (duration only), still given by local.py until it is rewired to RenderedClip;
-    # the handler accepts both meanwhile. Drop `| float` together with the handler's compatibility branch.
-    async def render(self, command: RenderClip, avatar: Path, out: Path) -> RenderedClip | float:
+    async def render(self, command: RenderClip, avatar: Path, out: Path) -> RenderedClip:
         """Write an H.264 + AAC MP4 to `out`; return its duration and word timings."""
         ...

@@ -64,7 +64,7 @@ def _render_all(commands: list[RenderClip], avatar: Path, folder: Path) -> list[
         for command in commands:
             shape = command.aspect_ratio.replace(":", "x")
             out = folder / f"clip-{command.clip.index}-{shape}-{command.resolution}.mp4"
-            done.append(Rendered(command.clip.line, out, await renderer.render(command, avatar, out)))
+            done.append(Rendered(command.clip.line, out, (await renderer.render(command, avatar, out)).duration))
         return done
 
     return asyncio.run(go())
