@@ -6,9 +6,6 @@ dead even if someone later adds a user of the same name.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import secrets
 import time
 from pathlib import Path
 from typing import Any
@@ -22,6 +19,7 @@ from litestar.params import FromPath
 
 from services.gateway.accounts import API_KEY_PREFIX, Accounts
 from services.runtime.context import Runtime
+from services.runtime.storage.signing import load_or_create_key
 
 ALGORITHM = "HS256"
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
@@ -29,24 +27,7 @@ _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 def load_or_create_jwt_secret(path: Path) -> bytes:
     """ADAGENT_JWT_SECRET if set (every gateway replica must share it), else a 0600 key file beside the data."""
-    env = os.environ.get("ADAGENT_JWT_SECRET")
-    if env:
-        return env.encode()
-    if path.exists():
-        return path.read_bytes()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Written aside and linked into place, so a process starting at the same moment never reads a half-written key:
-    # the link fails if another process won, and then its key is the one to use.
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(secrets.token_bytes(32))
-        with contextlib.suppress(FileExistsError):
-            os.link(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path.read_bytes()
+    return load_or_create_key(path, "ADAGENT_JWT_SECRET")
 
 
 class Auth:

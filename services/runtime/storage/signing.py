@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import os
@@ -11,19 +12,27 @@ import time
 from pathlib import Path
 
 
-def load_or_create_key(path: Path) -> bytes:
-    """The signing key lives beside the data, readable by its owner only, so URLs survive restarts."""
-    env = os.environ.get("ADAGENT_SIGNING_KEY")
+def load_or_create_key(path: Path, env_var: str = "ADAGENT_SIGNING_KEY") -> bytes:
+    """`env_var` if set (replicas must share it), else a 0600 key file beside the data, made on first use, so
+    signatures survive restarts."""
+    env = os.environ.get(env_var)
     if env:
         return env.encode()
     if path.exists():
         return path.read_bytes()
     path.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_bytes(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(key)
-    return key
+    # Written aside and linked into place, so a process starting at the same moment never reads a half-written key:
+    # the link fails if another process won, and then its key is the one to use.
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(secrets.token_bytes(32))
+        with contextlib.suppress(FileExistsError):
+            os.link(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path.read_bytes()
 
 
 class UrlSigner:
