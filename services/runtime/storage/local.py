@@ -59,10 +59,16 @@ class LocalStorage:
 
     @staticmethod
     def _copy_atomically(src: Path, dest: Path) -> None:
-        # Readers never see half a file: write beside it, then rename over.
+        # Readers never see half a file: write beside it, then rename over. A hard link stores a file that the
+        # services wrote on this same disk without copying its bytes (the work folder is deleted afterwards, the
+        # link keeps the data); across disks it is a copy.
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-        shutil.copyfile(src, tmp)
+        tmp.unlink(missing_ok=True)
+        try:
+            os.link(src, tmp)
+        except OSError:
+            shutil.copyfile(src, tmp)
         os.replace(tmp, dest)
 
     @staticmethod
