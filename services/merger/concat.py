@@ -70,15 +70,28 @@ async def concat_clips(clips: list[Path], out: Path) -> float:
     with tempfile.TemporaryDirectory(prefix="adagent-merge-") as tmp:
         listing = Path(tmp) / "clips.ffconcat"
         listing.write_text(_concat_list(clips, seconds), encoding="utf-8")
-        # The clips are ours and known (probed above): a short probe of each input saves most of ffmpeg's start-up.
-        inputs = [arg for clip in clips for arg in ("-probesize", "65536", "-analyzeduration", "0", "-i", str(clip))]
+        if all(info.audio_codec is not None for info in infos):
+            # One input: the concat demuxer gives the audio too, each clip's packets placed at its video's start.
+            # Packets are whole AAC frames (~21 ms), so at each join a little is missing or overlapping; aresample
+            # with async pads or drops samples to the timestamps, which puts every line back on its picture, and
+            # apad + atrim make the track exactly as long as the video.
+            total = round(sum(seconds) * AUDIO_RATE)
+            audio_in: list[str] = []
+            audio_map = [
+                "-map", "0:a:0", "-af",
+                f"aresample={AUDIO_RATE}:async=1:min_hard_comp=0.0001:first_pts=0,"
+                f"aformat=channel_layouts={layout},apad,atrim=end_sample={total}",
+            ]  # fmt: skip
+        else:
+            # A clip without sound: each clip decoded on its own, silence made for the silent one.
+            audio_in = [a for clip in clips for a in ("-probesize", "65536", "-analyzeduration", "0", "-i", str(clip))]
+            audio_map = ["-filter_complex", _audio_graph(infos, seconds, layout), "-map", "[a]"]
         try:
             await run_ffmpeg(
                 "-f", "concat", "-safe", "0", "-i", str(listing),
-                *inputs,
-                "-filter_complex", _audio_graph(infos, seconds, layout),
+                *audio_in,
                 "-map", "0:v:0", "-c:v", "copy",
-                "-map", "[a]", "-c:a", "flac", "-compression_level", "0", "-ar", str(AUDIO_RATE),
+                *audio_map, "-c:a", "flac", "-compression_level", "0", "-ar", str(AUDIO_RATE),
                 "-movflags", "+faststart",
                 str(partial),
             )  # fmt: skip
