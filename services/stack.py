@@ -3,6 +3,7 @@ distributed mode inside one process, connected through the broker)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 
 from litestar import Litestar
@@ -20,6 +21,28 @@ from services.runtime.context import Runtime, open_runtime
 from services.runtime.settings import Settings
 from services.voice import service as voice_service
 from services.voice.port import VoiceEnhancer
+
+WORKERS = ("prompter", "renderer", "merger", "voice")
+
+
+async def start_worker(
+    rt: Runtime,
+    name: str,
+    *,
+    writer: PromptWriter | None = None,
+    renderer: ClipRenderer | None = None,
+    enhancer: VoiceEnhancer | None = None,
+) -> None:
+    """Register one worker service's consumers on the runtime's bus."""
+    starters: dict[str, Callable[[], Awaitable[None]]] = {
+        "prompter": lambda: prompter_service.start(rt, writer),
+        "renderer": lambda: renderer_service.start(rt, renderer),
+        "merger": lambda: merger_service.start(rt),
+        "voice": lambda: voice_service.start(rt, enhancer),
+    }
+    if name not in starters:
+        raise ValueError(f"unknown service {name!r}; one of {', '.join(WORKERS)}")
+    await starters[name]()
 
 
 @dataclass
@@ -39,17 +62,17 @@ class Stack:
 async def open_stack(
     settings: Settings,
     *,
+    workers: Collection[str] = WORKERS,
     writer: PromptWriter | None = None,
     renderer: ClipRenderer | None = None,
     enhancer: VoiceEnhancer | None = None,
 ) -> Stack:
-    """Providers default to the local ones; tests pass their own to observe or break a step."""
+    """The gateway (with scheduler, journal and webhooks) plus the `workers` named, in this process.
+    Providers default to the local ones; tests pass their own to observe or break a step."""
     rt = await open_runtime(settings)
     try:
-        await prompter_service.start(rt, writer)
-        await renderer_service.start(rt, renderer)
-        await merger_service.start(rt)
-        await voice_service.start(rt, enhancer)
+        for name in workers:
+            await start_worker(rt, name, writer=writer, renderer=renderer, enhancer=enhancer)
         await scheduler.start(rt)
         journal = Journal(rt.store, rt.bus, keepalive_seconds=rt.settings.sse_keepalive_seconds)
         await journal.start()

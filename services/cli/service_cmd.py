@@ -1,0 +1,61 @@
+"""`adagent service NAME`: one service of the distributed mode in this process, against RabbitMQ, the PostgreSQL
+event store and the shared object storage; every setting from the environment, checked at start."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+
+from services.cli.server import bind, public_url, running_server
+from services.runtime.context import open_runtime
+from services.runtime.settings import Settings, SettingsError, load_settings
+from services.stack import WORKERS, start_worker
+
+SERVICES = ("gateway", *WORKERS)
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("service", help="run one service of the distributed mode (RabbitMQ + PostgreSQL)")
+    p.add_argument("name", choices=SERVICES)
+    p.add_argument("--host", default="127.0.0.1", help="gateway only")
+    p.add_argument("--port", type=int, default=8001, help="gateway only")
+
+
+def check_distributed(settings: Settings) -> None:
+    """One service alone cannot reach the others through an in-process bus: say what to set."""
+    if settings.bus != "rabbitmq":
+        raise SettingsError(
+            "ADAGENT_BUS must be rabbitmq for `adagent service` (the services of separate processes meet on the "
+            "broker); set ADAGENT_AMQP_URL too"
+        )
+
+
+async def _wait_for_stop() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+async def run_service(name: str, host: str, port: int) -> int:
+    settings = load_settings()
+    check_distributed(settings)
+    if name == "gateway":
+        if not os.environ.get("ADAGENT_PUBLIC_URL"):
+            settings = load_settings(public_url=public_url(host, port))
+        async with running_server(settings, bind(host, port), workers=()):
+            print(f"adagent gateway serving on {public_url(host, port)}", file=sys.stderr, flush=True)
+            await _wait_for_stop()
+        return 0
+    rt = await open_runtime(settings)
+    try:
+        await start_worker(rt, name)
+        print(f"adagent {name} consuming from {settings.amqp_namespace}.{name}", file=sys.stderr, flush=True)
+        await _wait_for_stop()
+    finally:
+        await rt.close()  # stops consuming; unacknowledged work returns to the queue for another process
+    return 0
