@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from contracts.formats import ASPECT_RATIOS, RESOLUTIONS
-from services.cli import accounts_cmd, service_cmd
+from services.cli import accounts_cmd, dev_cmd, service_cmd
 from services.cli.create import CreateFailed, create_ad, request_body
 from services.cli.events import format_history
 from services.cli.server import bind, public_url, running_server
@@ -62,6 +62,7 @@ def _parser() -> argparse.ArgumentParser:
 
     accounts_cmd.add_parsers(sub)
     service_cmd.add_parser(sub)
+    dev_cmd.add_parser(sub)
     return p
 
 
@@ -139,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_create(args))
         if args.command == "service":
             return asyncio.run(service_cmd.run_service(args.name, args.host, args.port))
+        if args.command == "dev":
+            return asyncio.run(dev_cmd.run(args))
         if args.command in accounts_cmd.COMMANDS:
             return asyncio.run(accounts_cmd.run(args))
         return asyncio.run(_events(args.job_id))

@@ -33,12 +33,20 @@ def check_distributed(settings: Settings) -> None:
         )
 
 
-async def _wait_for_stop() -> None:
+async def _wait_for_stop(name: str, settings: Settings) -> None:
+    """Until SIGINT or SIGTERM. The handlers stay installed while the service drains, so a second signal does not
+    kill it with a traceback half-way through: the grace period (ADAGENT_SHUTDOWN_GRACE_SECONDS) bounds the wait."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
+    print(
+        f"adagent {name} stopping: no new messages; in-flight work has up to {settings.shutdown_grace_seconds:g}s "
+        "to finish, the rest returns to the queue",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 async def run_service(name: str, host: str, port: int) -> int:
@@ -49,13 +57,17 @@ async def run_service(name: str, host: str, port: int) -> int:
             settings = load_settings(public_url=public_url(host, port))
         async with running_server(settings, bind(host, port), workers=()):
             print(f"adagent gateway serving on {public_url(host, port)}", file=sys.stderr, flush=True)
-            await _wait_for_stop()
+            await _wait_for_stop(name, settings)
+        print(f"adagent {name} stopped", file=sys.stderr, flush=True)
         return 0
     rt = await open_runtime(settings)
     try:
         await start_worker(rt, name)
         print(f"adagent {name} consuming from {settings.amqp_namespace}.{name}", file=sys.stderr, flush=True)
-        await _wait_for_stop()
+        await _wait_for_stop(name, settings)
     finally:
-        await rt.close()  # stops consuming; unacknowledged work returns to the queue for another process
+        # Stops consuming, lets in-flight handlers finish within the grace period, cancels the rest: their messages
+        # were never acknowledged, so the broker returns them to the queue for another process.
+        await rt.close()
+    print(f"adagent {name} stopped", file=sys.stderr, flush=True)
     return 0

@@ -62,7 +62,9 @@ def make_bus(settings: Settings, broker: InMemoryBroker | None = None) -> Bus:
     if settings.bus == "rabbitmq":
         from services.runtime.bus.rabbitmq import RabbitMqBus
 
-        return RabbitMqBus(settings.amqp_url, namespace=settings.amqp_namespace)
+        return RabbitMqBus(
+            settings.amqp_url, namespace=settings.amqp_namespace, close_grace=settings.shutdown_grace_seconds
+        )
     return InMemoryBus(broker)
 
 

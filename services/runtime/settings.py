@@ -32,6 +32,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_running_per_user: int = 2
     max_queued_per_user: int = 20
     sse_keepalive_seconds: float = 15.0
+    shutdown_grace_seconds: float = 30.0  # on SIGTERM, how long in-flight handlers may finish before cancellation
     webhook_delays: tuple[float, ...] = (5, 10, 20, 40, 80, 160, 320)  # seconds between attempts: >= 10 min in all
 
     @property
@@ -64,6 +65,7 @@ _ENV: dict[str, str] = {
     "max_running_per_user": "ADAGENT_MAX_RUNNING_PER_USER",
     "max_queued_per_user": "ADAGENT_MAX_QUEUED_PER_USER",
     "sse_keepalive_seconds": "ADAGENT_SSE_KEEPALIVE_SECONDS",
+    "shutdown_grace_seconds": "ADAGENT_SHUTDOWN_GRACE_SECONDS",
 }
 
 _INT_FIELDS = {
@@ -106,6 +108,8 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
     for field in ("render_concurrency", "max_running_jobs", "max_running_per_user", "max_queued_per_user"):
         if getattr(settings, field) < 1:
             raise SettingsError(f"{_ENV[field]} must be at least 1")
+    if settings.shutdown_grace_seconds < 0:
+        raise SettingsError("ADAGENT_SHUTDOWN_GRACE_SECONDS must be zero or more")
     if not 1 <= settings.url_ttl_seconds <= 7 * 24 * 3600:
         raise SettingsError("ADAGENT_URL_TTL_SECONDS must be between 1 and 604800 (7 days)")
     return settings
