@@ -38,7 +38,7 @@ async def handle_clip_rendered(recorded: RecordedEvent, *, rt: Runtime) -> None:
         duration = await concat_clips(paths, out)
         ref = await rt.storage.put_file(f"jobs/{job_id}/merged.mp4", out, "video/mp4")
         captions_ref = await _store_captions(rt, job_id, [clips[i] for i in sorted(clips)])
-    except Exception as exc:
+    except Exception as exc:  # even a transient one: a redelivery would find the merge claimed and stand down
         log.exception("merger.failed", job_id=job_id)
         await rt.fail(job_id, STEP, f"Failed to merge video clips: {exc}")
         return

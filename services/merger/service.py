@@ -10,5 +10,9 @@ from services.runtime.context import Runtime
 QUEUE = "merger"
 
 
+STEP = (3, "Merging video clips")
+
+
 async def start(rt: Runtime) -> None:
+    rt.steps[QUEUE] = STEP
     await rt.bus.consume_events(QUEUE, ["ClipRendered"], partial(handle_clip_rendered, rt=rt), concurrency=2)

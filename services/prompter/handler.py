@@ -15,6 +15,7 @@ from contracts.events import (
 )
 from services.prompter.port import PromptWriter
 from services.runtime.context import Runtime
+from services.runtime.errors import TransientError
 
 log = structlog.get_logger(__name__)
 STEP = 1
@@ -31,6 +32,8 @@ async def handle_job_started(recorded: RecordedEvent, *, rt: Runtime, writer: Pr
     if generated is None:
         try:
             clips = await writer.write_prompts(job)
+        except TransientError:
+            raise  # retried by redelivery
         except Exception as exc:
             log.exception("prompter.failed", job_id=job.job_id)
             await rt.fail(job.job_id, STEP, f"Failed to generate video prompts: {exc}")

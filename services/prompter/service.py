@@ -12,6 +12,10 @@ from services.runtime.context import Runtime
 QUEUE = "prompter"
 
 
+STEP = (1, "Generating video prompts")
+
+
 async def start(rt: Runtime, writer: PromptWriter | None = None) -> None:
+    rt.steps[QUEUE] = STEP
     handler = partial(handle_job_started, rt=rt, writer=writer or LocalPromptWriter())
     await rt.bus.consume_events(QUEUE, ["JobStarted"], handler, concurrency=4)

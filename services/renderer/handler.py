@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import structlog
@@ -10,6 +11,7 @@ from contracts.commands import RenderClip
 from contracts.events import ClipRendered, event_id
 from services.renderer.port import ClipRenderer
 from services.runtime.context import Runtime
+from services.runtime.errors import TransientError
 
 log = structlog.get_logger(__name__)
 STEP = 2
@@ -30,8 +32,15 @@ async def handle_render_clip(command: RenderClip, *, rt: Runtime, renderer: Clip
     try:
         avatar = await rt.storage.fetch(command.avatar_ref, work)
         out = work / f"clip_{index:03d}.mp4"
-        result = await renderer.render(command, avatar, out)
+        try:
+            result = await asyncio.wait_for(renderer.render(command, avatar, out), rt.settings.clip_deadline_seconds)
+        except TimeoutError:
+            raise TransientError(
+                f"clip {index}/{total} took longer than {rt.settings.clip_deadline_seconds:g} s"
+            ) from None
         ref = await rt.storage.put_file(f"jobs/{job_id}/clips/clip_{index:03d}.mp4", out, "video/mp4")
+    except TransientError:
+        raise  # another delivery may succeed; the bus retries, then gives up (Runtime.give_up)
     except Exception as exc:
         log.exception("renderer.failed", job_id=job_id, clip=index)
         await rt.fail(job_id, STEP, f"Failed to generate clip {index}/{total}: {exc}")

@@ -12,6 +12,10 @@ from services.runtime.context import Runtime
 QUEUE = "renderer"
 
 
+STEP = (2, "Generating a clip")
+
+
 async def start(rt: Runtime, renderer: ClipRenderer | None = None) -> None:
+    rt.steps[QUEUE] = STEP
     handler = partial(handle_render_clip, rt=rt, renderer=renderer or LocalClipRenderer())
     await rt.bus.consume_commands(QUEUE, ["RenderClip"], handler, concurrency=rt.settings.render_concurrency)

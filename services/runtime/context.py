@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -30,6 +31,16 @@ class Runtime:
     bus: Bus
     storage: ObjectStorage
     recorder: Recorder
+    # queue -> (step, what the step does), registered by each service, to name them when a message is given up on
+    steps: dict[str, tuple[int, str]] = field(default_factory=dict)
+
+    async def give_up(self, queue: str, message: Any, error: BaseException, attempts: int) -> None:
+        """The bus gave up on a message: end its job with an `error` naming the step and the reason."""
+        job_id = getattr(getattr(message, "event", message), "job_id", None)
+        if not job_id:
+            return
+        step, what = self.steps.get(queue, (0, queue))
+        await self.fail(job_id, step, f"{what} failed after {attempts} attempts: {error}")
 
     async def history(self, job_id: str) -> JobHistory:
         return JobHistory(await self.store.history(job_id))
@@ -91,4 +102,6 @@ async def open_runtime(settings: Settings, *, broker: InMemoryBroker | None = No
     except BaseException:
         await store.close()
         raise
-    return Runtime(settings, store, bus, make_storage(settings), Recorder(store, bus))
+    rt = Runtime(settings, store, bus, make_storage(settings), Recorder(store, bus))
+    bus.set_give_up(rt.give_up)
+    return rt

@@ -32,6 +32,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_running_per_user: int = 2
     max_queued_per_user: int = 20
     sse_keepalive_seconds: float = 15.0
+    clip_deadline_seconds: float = 900.0  # a clip render taking longer is abandoned and retried
     shutdown_grace_seconds: float = 30.0  # on SIGTERM, how long in-flight handlers may finish before cancellation
     webhook_delays: tuple[float, ...] = (5, 10, 20, 40, 80, 160, 320)  # seconds between attempts: >= 10 min in all
 
@@ -66,6 +67,7 @@ _ENV: dict[str, str] = {
     "max_queued_per_user": "ADAGENT_MAX_QUEUED_PER_USER",
     "sse_keepalive_seconds": "ADAGENT_SSE_KEEPALIVE_SECONDS",
     "shutdown_grace_seconds": "ADAGENT_SHUTDOWN_GRACE_SECONDS",
+    "clip_deadline_seconds": "ADAGENT_CLIP_DEADLINE_SECONDS",
 }
 
 _INT_FIELDS = {
@@ -108,6 +110,8 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
     for field in ("render_concurrency", "max_running_jobs", "max_running_per_user", "max_queued_per_user"):
         if getattr(settings, field) < 1:
             raise SettingsError(f"{_ENV[field]} must be at least 1")
+    if settings.clip_deadline_seconds <= 0:
+        raise SettingsError("ADAGENT_CLIP_DEADLINE_SECONDS must be more than 0")
     if settings.shutdown_grace_seconds < 0:
         raise SettingsError("ADAGENT_SHUTDOWN_GRACE_SECONDS must be zero or more")
     if not 1 <= settings.url_ttl_seconds <= 7 * 24 * 3600:

@@ -17,6 +17,7 @@ from contracts.events import (
     event_id,
 )
 from services.runtime.context import Runtime
+from services.runtime.errors import TransientError
 from services.runtime.media_probe import probe
 from services.voice.port import VoiceEnhancer
 
@@ -43,6 +44,8 @@ async def handle_clips_merged(recorded: RecordedEvent, *, rt: Runtime, enhancer:
             source = await rt.storage.fetch(merged.merged_ref, work)
             voiced = work / "voiced.mp4"
             lufs = await enhancer.enhance(source, voiced, voice_id)
+        except TransientError:
+            raise  # retried by redelivery
         except Exception as exc:
             log.exception("voice.failed", job_id=job_id)
             await rt.fail(job_id, 4, f"Failed to enhance the voice: {exc}")
@@ -62,6 +65,8 @@ async def handle_clips_merged(recorded: RecordedEvent, *, rt: Runtime, enhancer:
             url = await rt.storage.signed_url(final_ref, rt.settings.url_ttl_seconds)
             captions_url = await _publish_captions(rt, job_id, merged.captions_ref, work)
             duration = probe(voiced).duration_s or 0.0
+        except TransientError:
+            raise  # retried by redelivery
         except Exception as exc:
             log.exception("finalize.failed", job_id=job_id)
             await rt.fail(job_id, 5, f"Failed to store the final video: {exc}")

@@ -12,6 +12,10 @@ from services.voice.port import VoiceEnhancer
 QUEUE = "voice"
 
 
+STEP = (4, "Enhancing the voice")
+
+
 async def start(rt: Runtime, enhancer: VoiceEnhancer | None = None) -> None:
+    rt.steps[QUEUE] = STEP
     handler = partial(handle_clips_merged, rt=rt, enhancer=enhancer or LocalVoiceEnhancer())
     await rt.bus.consume_events(QUEUE, ["ClipsMerged"], handler, concurrency=2)

@@ -17,7 +17,7 @@ import structlog
 
 from contracts.commands import AnyCommand, command_type
 from contracts.events import RecordedEvent, event_type
-from services.runtime.bus.port import CommandHandler, EventHandler, Unsubscribe
+from services.runtime.bus.port import CommandHandler, EventHandler, GiveUp, Unsubscribe
 
 log = structlog.get_logger(__name__)
 
@@ -57,6 +57,10 @@ class InMemoryBus:
         self._workers: list[asyncio.Task[None]] = []
         self._subscriptions: list[EventHandler] = []
         self._closed = False
+        self._give_up: GiveUp | None = None
+
+    def set_give_up(self, hook: GiveUp) -> None:
+        self._give_up = hook
 
     async def start(self) -> None:
         self._closed = False
@@ -133,7 +137,17 @@ class InMemoryBus:
             except Exception as exc:
                 if attempt >= self._delivery_limit:
                     log.error("bus.dead_lettered", queue=q.name, attempts=attempt, error=repr(exc))
+                    await _call_give_up(self._give_up, q.name, message, exc, attempt)
                 else:
                     log.warning("bus.redeliver", queue=q.name, attempt=attempt, error=repr(exc))
                     await asyncio.sleep(self._retry_delay * attempt)
                     q.items.put_nowait((message, attempt + 1))
+
+
+async def _call_give_up(hook: GiveUp | None, queue: str, message: Any, exc: BaseException, attempts: int) -> None:
+    if hook is None:
+        return
+    try:
+        await hook(queue, message, exc, attempts)
+    except Exception:  # the message is dead-lettered either way
+        log.exception("bus.give_up_failed", queue=queue)

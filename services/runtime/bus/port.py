@@ -11,7 +11,7 @@ Two kinds of delivery:
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from contracts.commands import AnyCommand
 from contracts.events import RecordedEvent
@@ -19,6 +19,9 @@ from contracts.events import RecordedEvent
 EventHandler = Callable[[RecordedEvent], Awaitable[None]]
 CommandHandler = Callable[[AnyCommand], Awaitable[None]]
 Unsubscribe = Callable[[], Awaitable[None]]
+# Called once for a message whose handler failed on its last allowed delivery, before it is dead-lettered:
+# (queue, message, the last error, deliveries made).
+GiveUp = Callable[[str, Any, BaseException, int], Awaitable[None]]
 
 
 class Bus(Protocol):
@@ -52,3 +55,7 @@ class Bus(Protocol):
     ) -> None: ...
 
     async def subscribe_events(self, handler: EventHandler) -> Unsubscribe: ...
+
+    def set_give_up(self, hook: GiveUp) -> None:
+        """What to do when a message is dead-lettered after its last delivery failed (e.g. fail its job)."""
+        ...

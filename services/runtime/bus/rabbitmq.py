@@ -40,7 +40,7 @@ from aio_pika.abc import (
 from contracts.codec import decode_command, decode_recorded, encode
 from contracts.commands import AnyCommand, command_type
 from contracts.events import RecordedEvent, event_type
-from services.runtime.bus.port import CommandHandler, EventHandler, Unsubscribe
+from services.runtime.bus.port import CommandHandler, EventHandler, GiveUp, Unsubscribe
 
 log = structlog.get_logger(__name__)
 
@@ -156,10 +156,14 @@ class RabbitMqBus:
         self._close_grace = close_grace
         self._topology: _Topology | None = None
         self._closing = False
+        self._give_up: GiveUp | None = None
         self._inflight: set[asyncio.Task[Any]] = set()
         self._start_lock = asyncio.Lock()
 
     # -- lifecycle -------------------------------------------------------------------------------------------
+
+    def set_give_up(self, hook: GiveUp) -> None:
+        self._give_up = hook
 
     async def start(self) -> None:
         async with self._start_lock:
@@ -345,6 +349,11 @@ class RabbitMqBus:
                 log.error(
                     "bus.dead_lettered", queue=queue, message_id=message.message_id, attempts=attempt, error=repr(exc)
                 )
+                if self._give_up is not None:
+                    try:
+                        await self._give_up(queue.removeprefix(f"{self._namespace}."), payload, exc, attempt)
+                    except Exception:  # the message is dead-lettered either way
+                        log.exception("bus.give_up_failed", queue=queue)
                 await _settle(message.reject(requeue=False), queue)
             else:
                 log.warning(
