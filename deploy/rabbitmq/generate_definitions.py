@@ -103,7 +103,7 @@ async def record_consumers(namespace: str) -> dict[str, dict[str, Any]]:
     """Run every service's start-up against a recording bus; queue name -> exchange, routing keys, single active."""
     bus = RecordingBus(namespace)
     store = SimpleNamespace(running_jobs=_no_jobs, queued_jobs=_no_jobs)
-    rt: Any = SimpleNamespace(bus=bus, settings=load_settings({}), store=store)
+    rt: Any = SimpleNamespace(bus=bus, settings=load_settings({}), store=store, steps={})
     await scheduler.start(rt)
     dispatcher = WebhookDispatcher(rt, _no_secret)
     try:
