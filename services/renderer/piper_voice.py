@@ -15,7 +15,6 @@ gives no alignments and each sentence's time is spread evenly over its phonemes:
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
@@ -23,7 +22,7 @@ from typing import TYPE_CHECKING, Final
 import numpy as np
 import numpy.typing as npt
 
-from services.renderer.speech import Speech
+from services.renderer.speech import LazyLocalVoice, Speech
 from services.renderer.word_timing import TimedPhoneme, align_words, script_words
 
 if TYPE_CHECKING:
@@ -33,7 +32,7 @@ if TYPE_CHECKING:
 SENTENCE_GAP_S: Final = 0.2
 
 
-class PiperLocalVoice:
+class PiperLocalVoice(LazyLocalVoice["PiperVoice"]):
     def __init__(
         self,
         voice_id: str,
@@ -43,37 +42,15 @@ class PiperLocalVoice:
         model_path: Callable[[], Path],
         config_path: Callable[[], Path],
     ) -> None:
-        self._voice_id = voice_id
-        self._description = description
-        self._licence = licence
+        super().__init__(voice_id, description=description, licence=licence)
         self._model_path = model_path
         self._config_path = config_path
-        self._voice: PiperVoice | None = None
-        self._lock = threading.Lock()
 
-    @property
-    def voice_id(self) -> str:
-        return self._voice_id
+    def _load_model(self) -> PiperVoice:
+        """About 1.4 s and 60 MB."""
+        from piper import PiperVoice
 
-    @property
-    def description(self) -> str:
-        return self._description
-
-    @property
-    def licence(self) -> str:
-        return self._licence
-
-    def _load(self) -> PiperVoice:
-        """Once per process (about 1.4 s and 60 MB); renders in parallel threads share the session."""
-        if self._voice is None:
-            with self._lock:
-                if self._voice is None:
-                    from piper import PiperVoice
-
-                    self._voice = PiperVoice.load(
-                        self._model_path(), config_path=self._config_path(), include_alignments=True
-                    )
-        return self._voice
+        return PiperVoice.load(self._model_path(), config_path=self._config_path(), include_alignments=True)
 
     def synthesize(self, text: str) -> Speech:
         from piper import SynthesisConfig

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 import wave
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -48,3 +49,40 @@ class LocalVoice(Protocol):
     def synthesize(self, text: str) -> Speech:
         """Speak `text`. The same text always gives the same number of samples and the same word timings."""
         ...
+
+
+M = TypeVar("M")
+
+
+class LazyLocalVoice(Generic[M]):
+    """What every local voice shares: its catalogue entry, and a model loaded once per process, on first use, that
+    renders in parallel threads share."""
+
+    def __init__(self, voice_id: str, *, description: str, licence: str) -> None:
+        self._voice_id = voice_id
+        self._description = description
+        self._licence = licence
+        self._loaded: M | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def voice_id(self) -> str:
+        return self._voice_id
+
+    @property
+    def description(self) -> str:
+        return self._description
+
+    @property
+    def licence(self) -> str:
+        return self._licence
+
+    def _load_model(self) -> M:
+        raise NotImplementedError
+
+    def _load(self) -> M:
+        if self._loaded is None:
+            with self._lock:
+                if self._loaded is None:
+                    self._loaded = self._load_model()
+        return self._loaded

@@ -4,11 +4,9 @@ broker connection cut. Real processes, the real broker and PostgreSQL; each test
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import signal
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +18,7 @@ from services.runtime.bus.rabbitmq import delete_namespace
 from services.runtime.media_probe import probe
 from services.runtime.store.postgres import PostgresEventStore, drop_schema
 from tests.brokers import AMQP_URL, DATABASE_URL, fresh_namespace
-from tests.e2e.test_one_process_per_service import _free_port, _stop
-from tests.e2e.test_two_gateways import _healthy, _start
+from tests.e2e.processes import distributed_env, free_port, healthy, login, spawn, start_services, stop
 from tests.gateway.jobs_client import client_for, read_events
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.postgres]
@@ -31,29 +28,6 @@ SCRIPT = (
     "Then a second line arrives, just as long, so it needs a clip of its own. "
     "And the third line closes the ad with a warm and friendly goodbye."
 )
-
-
-def _env(tmp_path: Path, namespace: str, port: int) -> dict[str, str]:
-    return {
-        **os.environ,
-        "ADAGENT_HOME": str(tmp_path / "shared-home"),
-        "ADAGENT_BUS": "rabbitmq",
-        "ADAGENT_AMQP_URL": AMQP_URL,
-        "ADAGENT_AMQP_NAMESPACE": namespace,
-        "ADAGENT_STORE": "postgres",
-        "ADAGENT_DATABASE_URL": DATABASE_URL,
-        "ADAGENT_DATABASE_SCHEMA": namespace,
-        "ADAGENT_PUBLIC_URL": f"http://127.0.0.1:{port}",
-        "ADAGENT_SIGNING_KEY": "test-signing-key",
-        "ADAGENT_JWT_SECRET": "test-jwt-secret",
-        "ADAGENT_RENDER_CONCURRENCY": "1",
-    }
-
-
-async def _token(url: str) -> str:
-    async with httpx.AsyncClient(base_url=url) as client:
-        login = await client.post("/api/auth/login", json={"username": "ann", "password": "ann-password-123"})
-    return str(login.json()["access_token"])
 
 
 async def _until(condition: Any, within: float = 60.0) -> None:
@@ -66,15 +40,15 @@ async def _until(condition: Any, within: float = 60.0) -> None:
 
 async def test_a_renderer_killed_mid_clip_loses_no_clip_and_doubles_none(tmp_path: Path, avatar_data_uri: str) -> None:
     namespace = fresh_namespace("kill")
-    port = _free_port()
-    env = _env(tmp_path, namespace, port)
-    processes = await asyncio.to_thread(_start, env, [port])
+    port = free_port()
+    env = distributed_env(tmp_path, namespace, port, ADAGENT_RENDER_CONCURRENCY="1")
+    processes = await asyncio.to_thread(start_services, env, [port])
     store = PostgresEventStore(DATABASE_URL, schema=namespace)
     try:
         url = f"http://127.0.0.1:{port}"
-        await _healthy(url, processes)
+        await healthy(url, processes)
         await store.open()
-        async with client_for(url, await _token(url)) as client:
+        async with client_for(url, await login(url)) as client:
             body = {"script": SCRIPT, "character_image": avatar_data_uri}
             job_id = (await client.post("/api/ad-agent/create", json=body)).json()["job_id"]
 
@@ -87,11 +61,7 @@ async def test_a_renderer_killed_mid_clip_loses_no_clip_and_doubles_none(tmp_pat
             await asyncio.to_thread(processes["renderer"].wait, 10)
             done_at_kill = [r for r in await store.history(job_id) if isinstance(r.event, ClipRendered)]
             assert len(done_at_kill) < 3
-            processes["renderer.2"] = await asyncio.to_thread(
-                subprocess.Popen,
-                [sys.executable, "-m", "services.cli.main", "service", "renderer"],
-                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            )  # fmt: skip
+            processes["renderer.2"] = await asyncio.to_thread(spawn, env, "service", "renderer")
             events = await read_events(client, f"/api/ad-agent/jobs/{job_id}/events")
             assert events[-1].event == "complete", events[-1].data
         history = await store.history(job_id)
@@ -101,22 +71,21 @@ async def test_a_renderer_killed_mid_clip_loses_no_clip_and_doubles_none(tmp_pat
         assert final.duration_s == pytest.approx(sum(c.duration_s for c in clips), abs=0.05)
     finally:
         await store.close()
-        processes["renderer"].poll()
-        await asyncio.to_thread(_stop, {n: p for n, p in processes.items() if p.returncode is None})
+        await asyncio.to_thread(stop, processes)
         await delete_namespace(AMQP_URL, namespace)
         await drop_schema(DATABASE_URL, namespace)
 
 
 async def test_a_killed_gateway_hands_its_client_to_another(tmp_path: Path, avatar_data_uri: str) -> None:
     namespace = fresh_namespace("gwkill")
-    ports = [_free_port(), _free_port()]
-    env = _env(tmp_path, namespace, ports[1])
-    processes = await asyncio.to_thread(_start, env, ports)
+    ports = [free_port(), free_port()]
+    env = distributed_env(tmp_path, namespace, ports[1], ADAGENT_RENDER_CONCURRENCY="1")
+    processes = await asyncio.to_thread(start_services, env, ports)
     try:
         first, second = (f"http://127.0.0.1:{p}" for p in ports)
-        await _healthy(first, processes)
-        await _healthy(second, processes)
-        token = await _token(second)
+        await healthy(first, processes)
+        await healthy(second, processes)
+        token = await login(second)
         async with client_for(first, token) as on_first, client_for(second, token) as on_second:
             created = (
                 await on_second.post(
@@ -139,7 +108,7 @@ async def test_a_killed_gateway_hands_its_client_to_another(tmp_path: Path, avat
         assert [(m.id, m.event) for m in got + rest] == [(m.id, m.event) for m in whole]
         assert whole[-1].event == "complete"
     finally:
-        await asyncio.to_thread(_stop, {n: p for n, p in processes.items() if p.poll() is None})
+        await asyncio.to_thread(stop, processes)
         await delete_namespace(AMQP_URL, namespace)
         await drop_schema(DATABASE_URL, namespace)
 
@@ -147,15 +116,15 @@ async def test_a_killed_gateway_hands_its_client_to_another(tmp_path: Path, avat
 @pytest.mark.skipif(shutil.which("rabbitmqctl") is None, reason="needs rabbitmqctl beside the broker")
 async def test_every_broker_connection_cut_mid_job(tmp_path: Path, avatar_data_uri: str) -> None:
     namespace = fresh_namespace("cut")
-    port = _free_port()
-    env = _env(tmp_path, namespace, port)
-    processes = await asyncio.to_thread(_start, env, [port])
+    port = free_port()
+    env = distributed_env(tmp_path, namespace, port, ADAGENT_RENDER_CONCURRENCY="1")
+    processes = await asyncio.to_thread(start_services, env, [port])
     store = PostgresEventStore(DATABASE_URL, schema=namespace)
     try:
         url = f"http://127.0.0.1:{port}"
-        await _healthy(url, processes)
+        await healthy(url, processes)
         await store.open()
-        async with client_for(url, await _token(url)) as client:
+        async with client_for(url, await login(url)) as client:
             body = {"script": SCRIPT, "character_image": avatar_data_uri}
             job_id = (await client.post("/api/ad-agent/create", json=body)).json()["job_id"]
 
@@ -178,6 +147,6 @@ async def test_every_broker_connection_cut_mid_job(tmp_path: Path, avatar_data_u
         assert video.video_codec == "h264" and video.audio_codec == "aac"
     finally:
         await store.close()
-        await asyncio.to_thread(_stop, {n: p for n, p in processes.items() if p.poll() is None})
+        await asyncio.to_thread(stop, processes)
         await delete_namespace(AMQP_URL, namespace)
         await drop_schema(DATABASE_URL, namespace)
