@@ -75,6 +75,16 @@ class ClipRendered(Event, frozen=True, kw_only=True):
     words: list[WordTiming] = []  # for captions of the whole ad; empty when the provider gives no timings
 
 
+class ClipGenerationSubmitted(Event, frozen=True, kw_only=True):
+    """A provider accepted a paid, long-running clip generation. Recorded before polling, so a renderer restarted
+    mid-clip polls this operation instead of paying for a second one."""
+
+    index: int
+    attempt: int  # 1 for the first operation of this clip; a later one replaces an operation the provider failed
+    provider: str
+    operation_name: str
+
+
 class MergeStarted(Event, frozen=True, kw_only=True):
     total_clips: int
 
@@ -161,6 +171,7 @@ AnyEvent = (
     | PromptsGenerated
     | ClipRenderingStarted
     | ClipRendered
+    | ClipGenerationSubmitted
     | MergeStarted
     | ClipsMerged
     | VoiceEnhancementStarted

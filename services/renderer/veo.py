@@ -1,0 +1,342 @@
+"""Clips from Veo on Vertex AI: image-to-video with the avatar as the first frame and the line spoken in the clip.
+
+google-genai 3.x runs `generate_videos` only on a Vertex client (an API-key client raises ValueError), so this
+adapter needs a project, a location and Google credentials. Every generation is paid for, so the operation's name is
+recorded (OperationLog) before the first poll; a renderer that dies mid-clip leaves the RenderClip unacknowledged,
+and whichever renderer gets it next finds the name and polls that operation instead of starting another.
+
+Veo makes 16:9 or 9:16 clips of 4, 6 or 8 s at 720p or 1080p, 24 fps. The product's sizes are exact (1:1 too), so
+each clip is scaled and centre-cropped to the job's frame and its audio resampled to 48 kHz; the video stream is
+re-encoded once here so every clip of a job shares one codec setup and the merger can copy them."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import structlog
+from google.genai import errors as genai_errors
+from google.genai import types
+
+from contracts.commands import RenderClip
+from contracts.formats import frame_size
+from services.renderer.operation_log import OperationLog
+from services.renderer.port import RenderedClip
+from services.renderer.rate_limit import RateLimit
+from services.runtime.errors import TransientError
+from services.runtime.ffmpeg import run_ffmpeg
+from services.runtime.media_probe import probe
+from services.runtime.settings import SettingsError
+
+log = structlog.get_logger(__name__)
+
+PROVIDER: Final = "veo"
+CLIP_SECONDS: Final = (4, 6, 8)  # the lengths Veo 3 accepts
+FPS: Final = 24
+AUDIO_RATE: Final = 48000
+# Operation errors (google.rpc.Code) the provider may not repeat: the clip is generated again, once.
+_RETRYABLE_OPERATION_CODES: Final = {
+    4,
+    8,
+    10,
+    13,
+    14,
+}  # DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED, INTERNAL, UNAVAILABLE
+_MAX_OPERATIONS_PER_CLIP: Final = 2
+_DEFAULT_NEGATIVE: Final = (
+    "subtitles, captions, on-screen text, watermark, logo, extra people, distorted face, warped mouth, background music"
+)
+
+
+class ProviderError(Exception):
+    """Veo said no for good: a refusal, a failed operation or a request it rejects."""
+
+
+@dataclass(frozen=True)
+class VeoConfig:
+    model: str = "veo-3.1-generate-001"
+    max_clip_seconds: int = 8
+    person_generation: str = "allow_adult"
+    negative_prompt: str = _DEFAULT_NEGATIVE
+    generate_audio: bool = True
+    square_source: str = "16:9"  # Veo has no 1:1: a square ad is cropped from this
+    resolution: str | None = None  # None: 1080p for 1080p jobs, else 720p
+    output_gcs_uri: str | None = None  # when set, Veo writes clips there instead of answering with the bytes
+    requests_per_minute: float = 10.0
+    generate_retries: int = 5  # 429 / 5xx on submit, each after a jittered backoff
+    poll_first_seconds: float = 10.0
+    poll_max_seconds: float = 30.0
+    poll_deadline_seconds: float = 600.0
+    seed: int | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> VeoConfig:
+        def number(var: str, default: float, *, whole: bool = False, minimum: float = 0.0) -> float:
+            raw = env.get(var)
+            if not raw:
+                return default
+            try:
+                value = int(raw) if whole else float(raw)
+            except ValueError:
+                kind = "a whole number" if whole else "a number"
+                raise SettingsError(f"{var} must be {kind}, got {raw!r}") from None
+            if value <= minimum:
+                raise SettingsError(f"{var} must be more than {minimum:g}")
+            return value
+
+        max_seconds = int(number("ADAGENT_VEO_MAX_CLIP_SECONDS", 8, whole=True))
+        if max_seconds not in CLIP_SECONDS:
+            raise SettingsError(f"ADAGENT_VEO_MAX_CLIP_SECONDS must be one of 4, 6 or 8, got {max_seconds}")
+        person = env.get("ADAGENT_VEO_PERSON_GENERATION") or "allow_adult"
+        if person not in ("allow_adult", "dont_allow", "allow_all"):
+            raise SettingsError("ADAGENT_VEO_PERSON_GENERATION must be allow_adult, dont_allow or allow_all")
+        square = env.get("ADAGENT_VEO_SQUARE_SOURCE") or "16:9"
+        if square not in ("16:9", "9:16"):
+            raise SettingsError("ADAGENT_VEO_SQUARE_SOURCE must be 16:9 or 9:16")
+        resolution = env.get("ADAGENT_VEO_RESOLUTION") or None
+        if resolution not in (None, "720p", "1080p"):
+            raise SettingsError("ADAGENT_VEO_RESOLUTION must be 720p or 1080p")
+        gcs = env.get("ADAGENT_VEO_OUTPUT_GCS_URI") or None
+        if gcs is not None and not gcs.startswith("gs://"):
+            raise SettingsError(f"ADAGENT_VEO_OUTPUT_GCS_URI must be a gs:// URI, got {gcs!r}")
+        seed = env.get("ADAGENT_VEO_SEED")
+        return cls(
+            model=env.get("ADAGENT_VEO_MODEL") or cls.model,
+            max_clip_seconds=max_seconds,
+            person_generation=person,
+            negative_prompt=env.get("ADAGENT_VEO_NEGATIVE_PROMPT", _DEFAULT_NEGATIVE),
+            generate_audio=(env.get("ADAGENT_VEO_GENERATE_AUDIO") or "true").lower() not in ("0", "false", "no"),
+            square_source=square,
+            resolution=resolution,
+            output_gcs_uri=gcs,
+            requests_per_minute=number("ADAGENT_VEO_REQUESTS_PER_MINUTE", 10.0),
+            poll_first_seconds=number("ADAGENT_VEO_POLL_SECONDS", 10.0),
+            poll_max_seconds=number("ADAGENT_VEO_POLL_MAX_SECONDS", 30.0),
+            poll_deadline_seconds=number("ADAGENT_VEO_POLL_DEADLINE_SECONDS", 600.0),
+            seed=None if not seed else int(number("ADAGENT_VEO_SEED", 0, whole=True, minimum=-1)),
+        )
+
+
+Fetch = Callable[[str, Path], Awaitable[Path]]  # a gs:// URI → the object's bytes in a local file in that folder
+
+
+class VeoClipRenderer:
+    def __init__(
+        self,
+        config: VeoConfig,
+        client: Any,  # google.genai.Client in Vertex mode
+        operations: OperationLog,
+        fetch: Fetch,
+        *,
+        rate_limit: RateLimit | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        if not getattr(client, "vertexai", False):
+            raise SettingsError(
+                "Veo needs a Vertex AI client (google-genai runs generate_videos only in Vertex mode): "
+                "set GOOGLE_CLOUD_PROJECT and Google credentials"
+            )
+        self._config = config
+        self._client = client
+        self._operations = operations
+        self._fetch = fetch
+        self._limit = rate_limit or RateLimit(config.requests_per_minute)
+        self._sleep = sleep
+
+    async def render(self, command: RenderClip, avatar: Path, out: Path) -> RenderedClip:
+        job_id, index = command.job_id, command.clip.index
+        previous = await self._operations.latest(job_id, index)
+        name = previous.operation_name if previous else None
+        if name is not None:
+            log.info("veo.resume", job_id=job_id, clip=index, operation=name)
+        for attempt in range(_MAX_OPERATIONS_PER_CLIP):
+            if name is None:
+                name = await self._submit(command, avatar)
+                await self._operations.submitted(job_id, index, PROVIDER, name)
+            try:
+                raw = await self._wait(name, command, out.parent)
+                break
+            except _OperationFailed as failed:
+                if not failed.retryable or attempt == _MAX_OPERATIONS_PER_CLIP - 1:
+                    raise ProviderError(f"Veo failed clip {index}: {failed}") from None
+                log.warning("veo.operation_failed", job_id=job_id, clip=index, reason=str(failed))
+                name = None  # generate it again, as a new recorded operation
+        source = out.with_name(f"{out.stem}.veo.mp4")
+        source.write_bytes(raw) if isinstance(raw, bytes) else raw.replace(source)
+        await self._fit(source, out, command)
+        duration = probe(out).duration_s or 0.0
+        # Veo gives no word timings: the captions for these clips come from the merger's phrase timing (none here).
+        return RenderedClip(duration, [])
+
+    # -- submit --------------------------------------------------------------------------------------------------
+    def request(
+        self, command: RenderClip, avatar: Path
+    ) -> tuple[types.GenerateVideosSource, types.GenerateVideosConfig]:
+        """What is sent for one clip (public so tests and operators can see the exact request)."""
+        clip = command.clip
+        if command.avatar_ref.startswith("gs://"):
+            image = types.Image(gcs_uri=command.avatar_ref, mime_type=_mime_type(avatar))
+        else:
+            image = types.Image(image_bytes=avatar.read_bytes(), mime_type=_mime_type(avatar))
+        speaker = command.character_name or "The person"
+        # Veo 3 speaks dialogue written after a colon in quotes; the picture direction comes from the prompter.
+        prompt = (
+            f"{clip.prompt.strip()}\n"
+            f'{speaker} looks into the camera and says, clearly and naturally: "{clip.line.strip()}"\n'
+            "Keep the person's face and appearance exactly as in the first frame. No text on screen."
+        )
+        aspect = command.aspect_ratio if command.aspect_ratio in ("16:9", "9:16") else self._config.square_source
+        config = types.GenerateVideosConfig(
+            number_of_videos=1,
+            duration_seconds=self._clip_seconds(clip.est_seconds),
+            aspect_ratio=aspect,
+            resolution=self._config.resolution or ("1080p" if command.resolution == "1080p" else "720p"),
+            person_generation=self._config.person_generation,
+            negative_prompt=self._config.negative_prompt or None,
+            generate_audio=self._config.generate_audio,
+            output_gcs_uri=self._output_uri(command),
+            seed=self._config.seed,
+        )
+        return types.GenerateVideosSource(prompt=prompt, image=image), config
+
+    def _clip_seconds(self, spoken: float) -> int:
+        # The shortest length the line fits in, with half a second to spare for a breath before and after.
+        fitting = [s for s in CLIP_SECONDS if s <= self._config.max_clip_seconds and s >= spoken + 0.5]
+        return min(fitting) if fitting else self._config.max_clip_seconds
+
+    def _output_uri(self, command: RenderClip) -> str | None:
+        base = self._config.output_gcs_uri
+        if base is None:
+            return None
+        return f"{base.rstrip('/')}/{command.job_id}/clip_{command.clip.index:03d}/"
+
+    async def _submit(self, command: RenderClip, avatar: Path) -> str:
+        source, config = self.request(command, avatar)
+        for attempt in range(self._config.generate_retries + 1):
+            await self._limit.acquire()
+            try:
+                operation = await self._client.aio.models.generate_videos(
+                    model=self._config.model, source=source, config=config
+                )
+            except genai_errors.APIError as exc:
+                if not _retryable(exc) or attempt == self._config.generate_retries:
+                    raise _explain(exc, command.clip.index) from None
+                delay = _backoff(attempt)
+                if exc.code == 429:
+                    self._limit.back_off(delay)  # the quota is shared: every clip in this process waits
+                log.warning("veo.submit_retry", clip=command.clip.index, status=exc.code, delay=round(delay, 1))
+                await self._sleep(delay)
+                continue
+            if not operation.name:
+                raise ProviderError("Veo accepted the request but returned no operation name")
+            log.info("veo.submitted", job_id=command.job_id, clip=command.clip.index, operation=operation.name)
+            return str(operation.name)
+        raise AssertionError("unreachable")
+
+    # -- poll ----------------------------------------------------------------------------------------------------
+    async def _wait(self, name: str, command: RenderClip, work: Path) -> bytes | Path:
+        operation = types.GenerateVideosOperation.model_validate({"name": name})
+        delay = self._config.poll_first_seconds
+        waited = 0.0
+        errors_in_a_row = 0
+        while True:
+            try:
+                operation = await self._client.aio.operations.get(operation)
+                errors_in_a_row = 0
+            except genai_errors.APIError as exc:
+                if not _retryable(exc):
+                    raise _explain(exc, command.clip.index) from None
+                errors_in_a_row += 1
+                log.warning("veo.poll_error", operation=name, status=exc.code, in_a_row=errors_in_a_row)
+            if operation.done:
+                return await self._result(operation, command, work)
+            if waited >= self._config.poll_deadline_seconds:
+                # Left running at the provider: the redelivered command polls this same operation again.
+                raise TransientError(
+                    f"Veo is still generating clip {command.clip.index} after {self._config.poll_deadline_seconds:g} s"
+                )
+            pause = min(delay, self._config.poll_deadline_seconds - waited)
+            await self._sleep(pause)
+            waited += pause
+            delay = min(delay * 1.5, self._config.poll_max_seconds)
+
+    async def _result(self, operation: types.GenerateVideosOperation, command: RenderClip, work: Path) -> bytes | Path:
+        if operation.error:
+            code = int(operation.error.get("code", 0) or 0)
+            message = str(operation.error.get("message") or "no reason given")
+            raise _OperationFailed(f"{message} (code {code})", retryable=code in _RETRYABLE_OPERATION_CODES)
+        response = operation.response or operation.result
+        videos = (response.generated_videos if response else None) or []
+        if not videos or videos[0].video is None:
+            filtered = response.rai_media_filtered_count if response else None
+            reasons = "; ".join(response.rai_media_filtered_reasons or []) if response else ""
+            if filtered:
+                raise ProviderError(
+                    f"Veo's safety filter refused clip {command.clip.index}: {reasons or 'no reason given'}"
+                )
+            raise ProviderError(f"Veo finished clip {command.clip.index} without a video")
+        video = videos[0].video
+        if video.video_bytes:
+            return video.video_bytes
+        if video.uri:
+            return await self._fetch(video.uri, work)
+        raise ProviderError(f"Veo returned clip {command.clip.index} with neither bytes nor a URI")
+
+    # -- fit to the job's frame ------------------------------------------------------------------------------------
+    async def _fit(self, source: Path, out: Path, command: RenderClip) -> None:
+        width, height = frame_size(command.aspect_ratio, command.resolution)
+        has_audio = probe(source).audio_codec is not None
+        args = ["-i", str(source)]
+        if not has_audio:
+            # Veo 2, or generate_audio off: a silent track, so every clip has the same streams for the merger.
+            args += ["-f", "lavfi", "-i", f"anullsrc=r={AUDIO_RATE}:cl=mono"]
+        args += [
+            "-map", "0:v:0",
+            "-map", "0:a:0" if has_audio else "1:a:0",
+            "-vf", f"scale={width}:{height}:force_original_aspect_ratio=increase,crop={width}:{height},setsar=1",
+            "-r", str(FPS),
+            "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-pix_fmt", "yuv420p",
+            "-c:a", "aac", "-b:a", "192k", "-ar", str(AUDIO_RATE),
+            "-shortest",
+            "-movflags", "+faststart",
+            str(out),
+        ]  # fmt: skip
+        await run_ffmpeg(*args)
+
+
+class _OperationFailed(Exception):
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+def _retryable(exc: genai_errors.APIError) -> bool:
+    return exc.code in (408, 429) or exc.code >= 500
+
+
+def _explain(exc: genai_errors.APIError, index: int) -> Exception:
+    reason = f"{exc.code} {exc.status or ''}: {exc.message or 'no message'}".replace("  ", " ")
+    if _retryable(exc):
+        return TransientError(f"Veo is unavailable for clip {index} ({reason})")
+    return ProviderError(f"Veo rejected clip {index} ({reason})")
+
+
+def _backoff(attempt: int) -> float:
+    # 2, 4, 8, 16, 32 s (capped at 60), each with up to a quarter added at random so retries do not line up.
+    base = min(60.0, 2.0 * math.pow(2, attempt))
+    return base * (1 + random.random() / 4)
+
+
+def _mime_type(path: Path) -> str:
+    head = path.read_bytes()[:12]
+    if head.startswith(b"\x89PNG"):
+        return "image/png"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    return "image/jpeg"

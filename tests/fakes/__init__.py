@@ -1,0 +1,1 @@
+"""Local fake servers that answer like the cloud providers' documented HTTP APIs, for tests through the real SDKs."""

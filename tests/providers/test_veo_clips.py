@@ -1,0 +1,343 @@
+"""The Veo renderer through the real google-genai SDK (Vertex mode) against a fake Vertex AI that counts calls."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from google import genai
+from google.genai import types
+from google.oauth2 import service_account
+
+from contracts.commands import RenderClip
+from contracts.events import ClipGenerationSubmitted, ClipPlan, ClipRendered, JobFailed, JobRequested, event_id
+from services.renderer.handler import handle_render_clip
+from services.renderer.operation_log import HistoryOperationLog
+from services.renderer.rate_limit import RateLimit
+from services.renderer.veo import ProviderError, VeoClipRenderer, VeoConfig
+from services.runtime.context import Runtime, open_runtime
+from services.runtime.errors import TransientError
+from services.runtime.media_probe import probe
+from services.runtime.settings import SettingsError, load_settings
+from tests.fakes.server import google_error
+from tests.fakes.veo import FakeVeo
+
+AVATAR = Path(__file__).resolve().parents[2] / "examples" / "avatar.jpg"
+LINE = "Meet Glow, the overnight serum that works while you sleep."
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeVeo]:
+    with FakeVeo() as server:
+        yield server  # type: ignore[misc]
+
+
+def vertex_client(fake: FakeVeo, tmp_path: Path) -> genai.Client:
+    key = fake.account.write_key_file(tmp_path / "sa.json", fake.tokens.token_uri(fake))
+    credentials = service_account.Credentials.from_service_account_file(  # type: ignore[no-untyped-call]
+        str(key), scopes=["https://www.googleapis.com/auth/cloud-platform"]
+    )
+    return genai.Client(
+        vertexai=True,
+        project=fake.account.project,
+        location="us-central1",
+        credentials=credentials,
+        http_options=types.HttpOptions(base_url=fake.url),
+    )
+
+
+class Sleeps:
+    """Instead of waiting: note how long the code asked to wait, and yield once."""
+
+    def __init__(self) -> None:
+        self.asked: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.asked.append(seconds)
+        await asyncio.sleep(0)
+
+
+@pytest.fixture
+async def rt(tmp_path: Path) -> AsyncIterator[Runtime]:
+    runtime = await open_runtime(load_settings(env={}, home=tmp_path / "home"))
+    try:
+        yield runtime
+    finally:
+        await runtime.close()
+
+
+def command(
+    job_id: str = "ad_veo", *, aspect: str = "16:9", est: float = 4.5, index: int = 1, avatar_ref: str | None = None
+) -> RenderClip:
+    return RenderClip(
+        command_id=event_id(job_id, "render", index),
+        job_id=job_id,
+        clip=ClipPlan(
+            index=index, line=LINE, prompt="A woman in a bright bathroom, medium close-up, warm.", est_seconds=est
+        ),
+        total_clips=1,
+        avatar_ref=avatar_ref or f"file://{AVATAR}",
+        character_name="Ava",
+        voice_id=None,
+        aspect_ratio=aspect,
+        resolution="720p",
+    )
+
+
+async def requested(rt: Runtime, job_id: str = "ad_veo") -> str:
+    """Record the job; return the avatar's reference in the runtime's storage."""
+    ref = await rt.storage.put_file(f"jobs/{job_id}/avatar.jpg", AVATAR, "image/jpeg")
+    await rt.recorder.record(
+        JobRequested(
+            event_id=event_id(job_id, "requested"),
+            job_id=job_id,
+            script=LINE,
+            avatar_ref=ref,
+            character_name="Ava",
+            voice_id=None,
+            aspect_ratio="16:9",
+            resolution="720p",
+        )
+    )
+    return ref
+
+
+def renderer(fake: FakeVeo, tmp_path: Path, rt: Runtime, sleeps: Sleeps, **config: object) -> VeoClipRenderer:
+    settings = {"poll_first_seconds": 10.0, "poll_max_seconds": 30.0, **config}
+    return VeoClipRenderer(
+        VeoConfig(**settings),  # type: ignore[arg-type]
+        vertex_client(fake, tmp_path),
+        HistoryOperationLog(rt),
+        rt.storage.fetch,
+        rate_limit=RateLimit(600),
+        sleep=sleeps,
+    )
+
+
+async def test_renders_a_clip_by_polling_the_long_running_operation(fake: FakeVeo, rt: Runtime, tmp_path: Path) -> None:
+    await requested(rt)
+    sleeps = Sleeps()
+    fake.behaviour.polls_until_done = 3
+    out = tmp_path / "clip.mp4"
+    result = await renderer(fake, tmp_path, rt, sleeps).render(command(), AVATAR, out)
+
+    assert len(fake.generate_calls) == 1
+    assert len(fake.poll_calls) == 4  # three "not done yet", then the answer
+    assert sleeps.asked[:3] == [10.0, 15.0, 22.5]  # backoff between polls
+    body = fake.generate_calls[0].json()
+    instance, params = body["instances"][0], body["parameters"]
+    assert base64.b64decode(instance["image"]["bytesBase64Encoded"]) == AVATAR.read_bytes()
+    assert instance["image"]["mimeType"] == "image/jpeg"
+    assert f'says, clearly and naturally: "{LINE}"' in instance["prompt"]
+    assert params == {
+        "sampleCount": 1,
+        "durationSeconds": 6,  # 4.5 s of speech fits in 6
+        "aspectRatio": "16:9",
+        "resolution": "720p",
+        "personGeneration": "allow_adult",
+        "negativePrompt": VeoConfig().negative_prompt,
+        "generateAudio": True,
+    }
+    info = probe(out)
+    assert (info.width, info.height, info.video_codec, info.audio_codec) == (1280, 720, "h264", "aac")
+    assert info.audio_sample_rate == 48000
+    assert info.fps == pytest.approx(24, abs=0.01)
+    assert result.duration == pytest.approx(6.0, abs=0.1)
+    history = await rt.history("ad_veo")
+    [submitted] = history.all(ClipGenerationSubmitted)
+    assert submitted.operation_name in fake.operations
+    assert submitted.attempt == 1
+
+
+async def test_square_ads_are_cropped_from_a_wide_clip(fake: FakeVeo, rt: Runtime, tmp_path: Path) -> None:
+    await requested(rt)
+    out = tmp_path / "square.mp4"
+    await renderer(fake, tmp_path, rt, Sleeps()).render(command(aspect="1:1", est=7.0), AVATAR, out)
+    params = fake.generate_calls[0].json()["parameters"]
+    assert (params["aspectRatio"], params["durationSeconds"]) == ("16:9", 8)
+    info = probe(out)
+    assert (info.width, info.height) == (720, 720)
+
+
+async def test_429_is_retried_with_backoff_under_the_shared_limit(fake: FakeVeo, rt: Runtime, tmp_path: Path) -> None:
+    await requested(rt)
+    fake.fail_next(
+        "POST", r":predictLongRunning$", google_error(429, "RESOURCE_EXHAUSTED", "Quota exceeded for veo"), times=2
+    )
+    sleeps = Sleeps()
+    await renderer(fake, tmp_path, rt, sleeps).render(command(), AVATAR, tmp_path / "c.mp4")
+    assert len(fake.generate_calls) == 3
+    assert 2.0 <= sleeps.asked[0] <= 2.5 and 4.0 <= sleeps.asked[1] <= 5.0  # jittered exponential backoff
+    assert len((await rt.history("ad_veo")).all(ClipGenerationSubmitted)) == 1  # only the accepted request
+
+
+async def test_a_rejected_request_is_a_clear_error(fake: FakeVeo, rt: Runtime, tmp_path: Path) -> None:
+    await requested(rt)
+    fake.fail_next(
+        "POST", r":predictLongRunning$", google_error(400, "INVALID_ARGUMENT", "Image is too small: 16x16"), times=9
+    )
+    with pytest.raises(ProviderError, match=r"Veo rejected clip 1 \(400 INVALID_ARGUMENT: Image is too small: 16x16\)"):
+        await renderer(fake, tmp_path, rt, Sleeps()).render(command(), AVATAR, tmp_path / "c.mp4")
+    assert len(fake.generate_calls) == 1  # a 4xx is not retried
+
+
+async def test_a_safety_refusal_names_the_providers_reason(fake: FakeVeo, rt: Runtime, tmp_path: Path) -> None:
+    await requested(rt)
+    fake.behaviour.refuse = "The prompt could not be submitted: it may violate our policies on people."
+    with pytest.raises(ProviderError, match="Veo's safety filter refused clip 1: The prompt could not be submitted"):
+        await renderer(fake, tmp_path, rt, Sleeps()).render(command(), AVATAR, tmp_path / "c.mp4")
+
+
+async def test_a_failed_operation_is_generated_again_once_when_the_cause_may_pass(
+    fake: FakeVeo, rt: Runtime, tmp_path: Path
+) -> None:
+    await requested(rt)
+    fake.behaviour.fail = (13, "Internal error while generating")
+    r = renderer(fake, tmp_path, rt, Sleeps())
+    with pytest.raises(ProviderError, match=r"Veo failed clip 1: Internal error while generating \(code 13\)"):
+        await r.render(command(), AVATAR, tmp_path / "c.mp4")
+    assert len(fake.generate_calls) == 2
+    attempts = [e.attempt for e in (await rt.history("ad_veo")).all(ClipGenerationSubmitted)]
+    assert attempts == [1, 2]
+
+    fake.behaviour.fail = (3, "Unsupported image content")
+    with pytest.raises(ProviderError, match=r"Unsupported image content \(code 3\)"):
+        await renderer(fake, tmp_path, rt, Sleeps()).render(command("ad_veo", index=1), AVATAR, tmp_path / "d.mp4")
+
+
+async def test_the_poll_deadline_leaves_the_operation_for_the_next_delivery(
+    fake: FakeVeo, rt: Runtime, tmp_path: Path
+) -> None:
+    await requested(rt)
+    fake.behaviour.polls_until_done = 50
+    r = renderer(fake, tmp_path, rt, Sleeps(), poll_deadline_seconds=60.0)
+    with pytest.raises(TransientError, match="still generating clip 1 after 60 s"):
+        await r.render(command(), AVATAR, tmp_path / "c.mp4")
+    fake.behaviour.polls_until_done = 0
+    for op in fake.operations.values():
+        op.polls_left = 0
+    await r.render(command(), AVATAR, tmp_path / "c.mp4")
+    assert len(fake.generate_calls) == 1
+
+
+async def test_a_restarted_renderer_resumes_polling_without_a_second_generate_call(
+    fake: FakeVeo, rt: Runtime, tmp_path: Path
+) -> None:
+    """The renderer dies mid-clip (its task is cancelled while polling, as on SIGKILL the command stays unacked);
+    a new renderer gets the same RenderClip, finds the recorded operation and polls it to the end."""
+    ref = await requested(rt)
+    fake.behaviour.polls_until_done = 1000
+    first = renderer(fake, tmp_path, rt, Sleeps())
+    task = asyncio.create_task(handle_render_clip(command(avatar_ref=ref), rt=rt, renderer=first))
+    while not fake.poll_calls:
+        assert not task.done(), task.result()
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert len(fake.generate_calls) == 1
+
+    for op in fake.operations.values():
+        op.polls_left = 1
+    (tmp_path / "restarted").mkdir()
+    second = renderer(fake, tmp_path / "restarted", rt, Sleeps())
+    await handle_render_clip(command(avatar_ref=ref), rt=rt, renderer=second)
+
+    assert len(fake.generate_calls) == 1  # the fake counts: no second paid generation
+    history = await rt.history("ad_veo")
+    [submitted] = history.all(ClipGenerationSubmitted)
+    [rendered] = history.all(ClipRendered)
+    assert rendered.duration_s == pytest.approx(6.0, abs=0.1)
+    polled = {r.json()["operationName"] for r in fake.poll_calls}
+    assert polled == {submitted.operation_name}
+
+
+async def test_a_refusal_through_the_handler_ends_the_job_with_the_reason(
+    fake: FakeVeo, rt: Runtime, tmp_path: Path
+) -> None:
+    ref = await requested(rt)
+    fake.behaviour.refuse = "Person generation is not allowed for this project."
+    await handle_render_clip(command(avatar_ref=ref), rt=rt, renderer=renderer(fake, tmp_path, rt, Sleeps()))
+    failed = (await rt.history("ad_veo")).first(JobFailed)
+    assert failed is not None and failed.step == 2
+    assert failed.message == (
+        "Failed to generate clip 1/1: Veo's safety filter refused clip 1: "
+        "Person generation is not allowed for this project."
+    )
+
+
+async def test_clips_written_to_cloud_storage_are_fetched_from_there(
+    fake: FakeVeo, rt: Runtime, tmp_path: Path
+) -> None:
+    await requested(rt)
+    written: dict[str, bytes] = {}
+    fake.behaviour.on_gcs_write = written.__setitem__
+    fetched: list[str] = []
+
+    async def fetch(uri: str, dest: Path) -> Path:
+        fetched.append(uri)
+        path = dest / "fetched.mp4"
+        path.write_bytes(written[uri])
+        return path
+
+    r = VeoClipRenderer(
+        VeoConfig(output_gcs_uri="gs://adagent-clips/veo"),
+        vertex_client(fake, tmp_path),
+        HistoryOperationLog(rt),
+        fetch,
+        sleep=Sleeps(),
+    )
+    out = tmp_path / "c.mp4"
+    await r.render(command(), AVATAR, out)
+    assert fake.generate_calls[0].json()["parameters"]["storageUri"] == "gs://adagent-clips/veo/ad_veo/clip_001/"
+    assert fetched == ["gs://adagent-clips/veo/ad_veo/clip_001/sample_0.mp4"]
+    assert probe(out).width == 1280
+
+
+async def test_an_api_key_client_is_refused_with_a_reason(tmp_path: Path, rt: Runtime) -> None:
+    client = genai.Client(api_key="AIza-not-a-real-key")
+    with pytest.raises(SettingsError, match="Veo needs a Vertex AI client"):
+        VeoClipRenderer(VeoConfig(), client, HistoryOperationLog(rt), rt.storage.fetch)
+
+
+def test_configuration_from_the_environment() -> None:
+    config = VeoConfig.from_env(
+        {
+            "ADAGENT_VEO_MODEL": "veo-3.0-fast-generate-001",
+            "ADAGENT_VEO_NEGATIVE_PROMPT": "cartoon",
+            "ADAGENT_VEO_REQUESTS_PER_MINUTE": "4",
+            "ADAGENT_VEO_PERSON_GENERATION": "dont_allow",
+        }
+    )
+    assert (config.model, config.negative_prompt, config.requests_per_minute) == (
+        "veo-3.0-fast-generate-001",
+        "cartoon",
+        4,
+    )
+    for env, message in [
+        ({"ADAGENT_VEO_MAX_CLIP_SECONDS": "5"}, "ADAGENT_VEO_MAX_CLIP_SECONDS must be one of 4, 6 or 8"),
+        ({"ADAGENT_VEO_REQUESTS_PER_MINUTE": "0"}, "ADAGENT_VEO_REQUESTS_PER_MINUTE must be more than 0"),
+        ({"ADAGENT_VEO_OUTPUT_GCS_URI": "s3://x"}, "ADAGENT_VEO_OUTPUT_GCS_URI must be a gs:// URI"),
+    ]:
+        with pytest.raises(SettingsError, match=message):
+            VeoConfig.from_env(env)
+
+
+async def test_the_rate_limit_spaces_requests_evenly() -> None:
+    now = [0.0]
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    limit = RateLimit(30, clock=lambda: now[0], sleep=sleep)  # one every 2 s
+    for _ in range(3):
+        await limit.acquire()
+    assert waits == [2.0, 4.0]
+    now[0] = 10.0
+    limit.back_off(5.0)
+    await limit.acquire()
+    assert waits[-1] == 5.0
