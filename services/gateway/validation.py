@@ -26,6 +26,7 @@ _DATA_URI = re.compile(
     r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(?:;[\w.+-]+=[\w.+-]+)*);base64,(?P<data>.*)$", re.S
 )
 PRIORITIES = ("low", "normal", "high")
+_ELEVENLABS_VOICE_ID = re.compile(r"[A-Za-z0-9]{20}")
 _IMAGE_FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
 
 
@@ -61,7 +62,7 @@ def parse_request(body: bytes, settings: Settings, valid_voice_ids: Sequence[str
     name = _string(raw, "character_name") if raw.get("character_name") is not None else "character"
     if len(name) > 100:
         raise RequestError("character_name", "is longer than 100 characters")
-    voice_id = _voice_id(raw, valid_voice_ids)
+    voice_id = _elevenlabs_voice_id(raw) if settings.voice == "elevenlabs" else _voice_id(raw, valid_voice_ids)
     aspect = _choice(raw, "aspect_ratio", ASPECT_RATIOS, "16:9")
     resolution = _choice(raw, "resolution", RESOLUTIONS, "720p")
     priority = _choice(raw, "priority", PRIORITIES, "normal")
@@ -88,6 +89,18 @@ def _voice_id(raw: dict[str, Any], valid: Sequence[str] | None) -> str | None:
         valid = local_voice_ids()  # lists the installed voices; loads no model
     if value not in valid:
         raise RequestError("voice_id", f"{value!r} is not a voice here; valid: {', '.join(valid)} (or null)")
+    return value
+
+
+def _elevenlabs_voice_id(raw: dict[str, Any]) -> str | None:
+    """With ElevenLabs as the voice provider `voice_id` is theirs, as in the seed. The gateway checks the form their
+    ids take (20 letters and digits) and leaves whether the voice exists to ElevenLabs, which answers at step 4 with
+    an `error` naming the voice; listing an account's voices here would put a provider call in front of every job."""
+    if raw.get("voice_id") is None:
+        return None  # the configured default voice (ADAGENT_ELEVENLABS_VOICE_ID)
+    value = _string(raw, "voice_id")
+    if not _ELEVENLABS_VOICE_ID.fullmatch(value):
+        raise RequestError("voice_id", f"{value!r} is not an ElevenLabs voice id (20 letters and digits) or null")
     return value
 
 

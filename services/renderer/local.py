@@ -219,9 +219,18 @@ def _video_filter(captions: str | None) -> str:
 
 class LocalClipRenderer:
     def __init__(
-        self, *, push_in: float = PUSH_IN, threads: int = 2, animate_mouth: bool = True, captions: bool = True
+        self,
+        *,
+        push_in: float = PUSH_IN,
+        threads: int = 2,
+        animate_mouth: bool = True,
+        captions: bool = True,
+        voice_from_request: bool = True,
     ) -> None:
+        """`voice_from_request=False`: the request's voice_id belongs to a cloud voice provider (ElevenLabs changes
+        the voice at step 4), so the clips speak in the default local voice."""
         self._push_in = push_in
+        self._voice_from_request = voice_from_request
         self._threads = threads
         self._animate_mouth = animate_mouth
         self._captions = captions
@@ -241,7 +250,7 @@ class LocalClipRenderer:
         out.parent.mkdir(parents=True, exist_ok=True)
         # Written beside `out` and renamed at the end, so a crash never leaves a half clip under the real name.
         partial = out.with_name(f".{out.stem}.partial.mp4")
-        voice = get_voice(command.voice_id)
+        voice = get_voice(command.voice_id if self._voice_from_request else None)
         with tempfile.TemporaryDirectory(prefix="adagent-clip-") as tmp:
             wav = Path(tmp) / "speech.wav"
             speech, scene = await asyncio.gather(

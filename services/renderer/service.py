@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from functools import partial
 
 from services.renderer.handler import handle_render_clip
@@ -15,7 +17,26 @@ QUEUE = "renderer"
 STEP = (2, "Generating a clip")
 
 
+def make_renderer(rt: Runtime, env: Mapping[str, str] | None = None) -> ClipRenderer:
+    """The provider ADAGENT_RENDERER names; a cloud one checks its credentials here, at start."""
+    if rt.settings.renderer == "veo":
+        from services.renderer.operation_log import HistoryOperationLog
+        from services.renderer.veo import VeoClipRenderer, VeoConfig
+        from services.runtime.google_client import GoogleClientConfig, make_client
+
+        env = os.environ if env is None else env
+        config = VeoConfig.from_env(env)
+        if config.output_gcs_uri and rt.settings.storage != "gcs":
+            from services.runtime.settings import SettingsError
+
+            raise SettingsError("ADAGENT_VEO_OUTPUT_GCS_URI needs ADAGENT_STORAGE=gcs to read the clips back")
+        client = make_client(GoogleClientConfig.from_env(env, vertex_required=True, needed_by="ADAGENT_RENDERER=veo"))
+        rt.closers.append(client.aio.aclose)
+        return VeoClipRenderer(config, client, HistoryOperationLog(rt), rt.storage.fetch)
+    return LocalClipRenderer(voice_from_request=rt.settings.voice == "local")
+
+
 async def start(rt: Runtime, renderer: ClipRenderer | None = None) -> None:
     rt.steps[QUEUE] = STEP
-    handler = partial(handle_render_clip, rt=rt, renderer=renderer or LocalClipRenderer())
+    handler = partial(handle_render_clip, rt=rt, renderer=renderer or make_renderer(rt))
     await rt.bus.consume_commands(QUEUE, ["RenderClip"], handler, concurrency=rt.settings.render_concurrency)

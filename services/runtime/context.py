@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,8 @@ class Runtime:
     recorder: Recorder
     # queue -> (step, what the step does), registered by each service, to name them when a message is given up on
     steps: dict[str, tuple[int, str]] = field(default_factory=dict)
+    # What providers opened (HTTP clients, sessions), closed after the bus stops delivering to them
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def give_up(self, queue: str, message: Any, error: BaseException, attempts: int) -> None:
         """The bus gave up on a message: end its job with an `error` naming the step and the reason."""
@@ -65,8 +69,15 @@ class Runtime:
         await self.recorder.record(failed)
 
     async def close(self) -> None:
-        await self.bus.close()
-        await self.store.close()
+        try:
+            await self.bus.close()
+            for close in reversed(self.closers):
+                try:
+                    await close()
+                except Exception:
+                    log.warning("runtime.closer_failed", exc_info=True)
+        finally:
+            await self.store.close()
 
 
 def make_bus(settings: Settings, broker: InMemoryBroker | None = None) -> Bus:
@@ -88,12 +99,18 @@ def make_store(settings: Settings) -> EventStore:
 
 
 def make_storage(settings: Settings) -> ObjectStorage:
+    if settings.storage == "gcs":
+        from services.runtime.storage.gcs import GcsConfig, GcsStorage
+
+        # Credentials are checked here, at start: a missing bucket or key stops the process with its variable named.
+        return GcsStorage(GcsConfig.from_env(os.environ))
     signer = UrlSigner(load_or_create_key(settings.home / "signing.key"))
     return LocalStorage(settings.objects_dir, signer, settings.public_url)
 
 
 async def open_runtime(settings: Settings, *, broker: InMemoryBroker | None = None) -> Runtime:
     settings.home.mkdir(parents=True, exist_ok=True)
+    storage = make_storage(settings)
     store = make_store(settings)
     await store.open()
     bus = make_bus(settings, broker)
@@ -102,6 +119,6 @@ async def open_runtime(settings: Settings, *, broker: InMemoryBroker | None = No
     except BaseException:
         await store.close()
         raise
-    rt = Runtime(settings, store, bus, make_storage(settings), Recorder(store, bus))
+    rt = Runtime(settings, store, bus, storage, Recorder(store, bus))
     bus.set_give_up(rt.give_up)
     return rt

@@ -20,6 +20,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
     amqp_namespace: str = "adagent"
     store: Literal["sqlite", "postgres"] = "sqlite"
+    # Providers, per step: each cloud one reads its own settings and credentials from the environment at start.
+    prompter: Literal["local", "gemini"] = "local"
+    renderer: Literal["local", "veo"] = "local"
+    voice: Literal["local", "elevenlabs"] = "local"
+    storage: Literal["local", "gcs"] = "local"
     database_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
     database_schema: str = "public"
     public_url: str = "http://127.0.0.1:8001"
@@ -54,6 +59,10 @@ _ENV: dict[str, str] = {
     "amqp_url": "ADAGENT_AMQP_URL",
     "amqp_namespace": "ADAGENT_AMQP_NAMESPACE",
     "store": "ADAGENT_STORE",
+    "prompter": "ADAGENT_PROMPTER",
+    "renderer": "ADAGENT_RENDERER",
+    "voice": "ADAGENT_VOICE",
+    "storage": "ADAGENT_STORAGE",
     "database_url": "ADAGENT_DATABASE_URL",
     "database_schema": "ADAGENT_DATABASE_SCHEMA",
     "public_url": "ADAGENT_PUBLIC_URL",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs
@@ -25,6 +26,9 @@ class ServiceAccount:
     email: str = "adagent-renderer@adagent-test.iam.gserviceaccount.com"
     key_id: str = "fakekey0001"
     private_key: RSAPrivateKey = field(default_factory=lambda: rsa.generate_private_key(65537, 2048))
+    # Access tokens issued for this account by any fake's token endpoint: like Google's, a token from the one OAuth
+    # server is good at every API, so one key file serves several fakes.
+    issued_tokens: set[str] = field(default_factory=set)
 
     @property
     def public_key(self) -> RSAPublicKey:
@@ -62,7 +66,6 @@ class TokenIssuer:
 
     def __init__(self, server: FakeServer, account: ServiceAccount) -> None:
         self.account = account
-        self.issued: set[str] = set()
         self._numbers = itertools.count(1)
         server.route("POST", TOKEN_PATH, self._token)
 
@@ -81,9 +84,13 @@ class TokenIssuer:
             return Response(400, {"error": "invalid_grant", "error_description": str(exc)})
         if claims.get("iss") != self.account.email:
             return Response(400, {"error": "invalid_grant", "error_description": "unknown issuer"})
-        token = f"ya29.fake-{next(self._numbers)}"
+        token = f"ya29.fake-{secrets.token_hex(4)}-{next(self._numbers)}"
         self.issued.add(token)
         return Response(200, {"access_token": token, "expires_in": 3599, "token_type": "Bearer"})
+
+    @property
+    def issued(self) -> set[str]:
+        return self.account.issued_tokens
 
     def authorized(self, request: Request) -> bool:
         header = request.headers.get("authorization", "")

@@ -1,0 +1,134 @@
+"""The seed's flow with every cloud provider chosen (Gemini, Veo, ElevenLabs, Cloud Storage), through the gateway,
+each real SDK talking to its local fake; the final URL is a V4 signed URL that verifies against the fake's key."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from contracts.events import ClipGenerationSubmitted, ClipRendered, JobRequested
+from services.runtime.media_probe import probe
+from tests.conftest import start_server
+from tests.e2e.flow import check_seed_stream, post_stream
+from tests.fakes.elevenlabs import FakeElevenLabs
+from tests.fakes.gcs import FakeGcs, verify_v4_signed_url
+from tests.fakes.gemini import FakeGemini
+from tests.fakes.google_auth import ServiceAccount
+from tests.fakes.veo import FakeVeo
+
+SCRIPT = (
+    "Meet Glow, the serum that works while you sleep. Wake up radiant and ready. Order today and save twenty percent."
+)
+BUCKET = "adagent-test"
+VOICE = "EXAVITQu4vr4xnSDxMaL"  # Sarah, a premade ElevenLabs voice
+
+
+class Cloud:
+    def __init__(self, tmp: Path) -> None:
+        self.account = ServiceAccount()
+        self.gcs = FakeGcs(self.account, buckets=(BUCKET,))
+        self.veo = FakeVeo(self.account)
+        self.gemini = FakeGemini(account=self.account)
+        self.elevenlabs = FakeElevenLabs(plan_concurrency=2, delay_s=0.05)
+        for fake in (self.gcs, self.veo, self.gemini, self.elevenlabs):
+            fake.start()
+        self.veo.behaviour.polls_until_done = 2
+        # Veo writes its clips straight into the bucket when the request names one (storageUri)
+        self.veo.behaviour.on_gcs_write = self._veo_writes
+        self.key_file = self.gcs.key_file(tmp / "service-account.json")
+
+    def _veo_writes(self, uri: str, data: bytes) -> None:
+        bucket, _, name = uri.removeprefix("gs://").partition("/")
+        self.gcs.put_object(bucket, name, data, "video/mp4")
+
+    def env(self) -> dict[str, str]:
+        return {
+            "ADAGENT_PROMPTER": "gemini",
+            "ADAGENT_RENDERER": "veo",
+            "ADAGENT_VOICE": "elevenlabs",
+            "ADAGENT_STORAGE": "gcs",
+            # Google: one service account for Vertex AI and Cloud Storage, an API key for the Gemini Developer API
+            "GOOGLE_APPLICATION_CREDENTIALS": str(self.key_file),
+            "GOOGLE_CLOUD_PROJECT": self.account.project,
+            "GOOGLE_CLOUD_LOCATION": "us-central1",
+            "GOOGLE_API_KEY": self.gemini.api_key,
+            "GOOGLE_GEMINI_BASE_URL": self.gemini.url,
+            "GOOGLE_VERTEX_BASE_URL": self.veo.url,
+            "ADAGENT_VEO_POLL_SECONDS": "0.05",
+            "ADAGENT_VEO_REQUESTS_PER_MINUTE": "6000",
+            "ADAGENT_VEO_OUTPUT_GCS_URI": f"gs://{BUCKET}/veo",
+            "ADAGENT_GCS_BUCKET": BUCKET,
+            "ADAGENT_GCS_PREFIX": "ads",
+            "STORAGE_EMULATOR_HOST": self.gcs.url,
+            "ELEVENLABS_API_KEY": self.elevenlabs.api_key,
+            "ADAGENT_ELEVENLABS_BASE_URL": self.elevenlabs.url,
+        }
+
+    def stop(self) -> None:
+        for fake in (self.gcs, self.veo, self.gemini, self.elevenlabs):
+            fake.stop()
+
+
+@pytest.fixture
+def cloud(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cloud]:
+    c = Cloud(tmp_path)
+    for name, value in c.env().items():
+        monkeypatch.setenv(name, value)
+    try:
+        yield c
+    finally:
+        c.stop()
+
+
+async def test_every_cloud_provider_through_the_gateway(cloud: Cloud, avatar_data_uri: str, tmp_path: Path) -> None:
+    async for server in start_server(
+        tmp_path / "home", prompter="gemini", renderer="veo", voice="elevenlabs", storage="gcs"
+    ):
+        body = {"script": SCRIPT, "character_image": avatar_data_uri, "character_name": "Heather", "voice_id": VOICE}
+        result = await post_stream(server.url, body, server.token)
+        complete = check_seed_stream(result)
+        assert result.data("step4")[0]["message"] == "Enhancing voice with ElevenLabs..."
+        job_id = complete["job_id"]
+        history = [r.event for r in await server.stack.runtime.store.history(job_id)]
+
+    # Step 1: one Gemini call, with the avatar and a response schema
+    [gemini] = cloud.gemini.generate_calls()
+    clips = [e for e in history if isinstance(e, ClipRendered)]
+    n = len(clips)
+    assert n == result.data("step1_complete")[0]["total_clips"] >= 2
+    assert gemini.json()["generationConfig"]["responseMimeType"] == "application/json"
+    # Step 2: one paid Veo operation per clip, each recorded before it was polled, each read back from the bucket
+    assert len(cloud.veo.generate_calls) == n
+    submitted = [e for e in history if isinstance(e, ClipGenerationSubmitted)]
+    assert sorted(e.index for e in submitted) == list(range(1, n + 1))
+    assert {e.operation_name for e in submitted} == set(cloud.veo.operations)
+    assert all(c.clip_ref.startswith(f"gs://{BUCKET}/ads/jobs/{job_id}/clips/") for c in clips)
+    [requested] = [e for e in history if isinstance(e, JobRequested)]
+    assert requested.avatar_ref.startswith(f"gs://{BUCKET}/ads/")
+    assert all(
+        call.json()["instances"][0]["image"]["gcsUri"] == requested.avatar_ref for call in cloud.veo.generate_calls
+    )  # the avatar already in the bucket is passed by reference, not uploaded again
+    # Step 4: the request's voice, speech-to-speech with background noise removed
+    assert cloud.elevenlabs.conversions
+    assert {c.voice_id for c in cloud.elevenlabs.conversions} == {VOICE}
+    assert all(c.fields["remove_background_noise"] == "true" for c in cloud.elevenlabs.conversions)
+    # Step 5: a V4 signed URL to the object in the bucket, valid for the fake's key, downloadable, a real MP4
+    url = complete["final_video_url"]
+    assert "X-Goog-Algorithm=GOOG4-RSA-SHA256" in url
+    assert urlsplit(url).path == f"/{BUCKET}/ads/jobs/{job_id}/{job_id}.mp4"
+    assert verify_v4_signed_url(url, cloud.account.public_key)
+    async with httpx.AsyncClient(timeout=30) as client:
+        response = await client.get(url)
+    assert response.status_code == 200
+    video = tmp_path / "ad.mp4"
+    await asyncio.to_thread(video.write_bytes, response.content)
+    info = probe(video)
+    assert (info.video_codec, info.audio_codec, info.width, info.height) == ("h264", "aac", 1280, 720)
+    assert info.duration_s == pytest.approx(sum(c.duration_s for c in clips), abs=0.1)
+    tampered = url.replace(f"{job_id}.mp4", f"{job_id}.mp4x")
+    assert not verify_v4_signed_url(tampered, cloud.account.public_key)
