@@ -86,7 +86,11 @@ class ClipGenerationSubmitted(Event, frozen=True, kw_only=True):
 
 
 class MergeStarted(Event, frozen=True, kw_only=True):
+    """A merger's claim on the job's merge. A claim with no ClipsMerged after the lease (ADAGENT_MERGE_LEASE_SECONDS)
+    belonged to a merger that died: another takes over with the next attempt."""
+
     total_clips: int
+    attempt: int = 1
 
 
 class ClipsMerged(Event, frozen=True, kw_only=True):

@@ -90,6 +90,8 @@ class SseProjection:
                 return None
             return self._clip_event(recorded.seq, job_id, done + 1)
         elif isinstance(ev, MergeStarted):
+            if ev.attempt > 1:
+                return None  # a merger taking over a dead one's claim: the client was told at the first
             name, data = "step3", {"step": 3, "message": "Merging video clips...", "progress": 60}
         elif isinstance(ev, VoiceEnhancementStarted):
             name, data = "step4", {"step": 4, "message": _VOICE_MESSAGES.get(ev.provider, _LOCAL_VOICE), "progress": 80}

@@ -1,6 +1,14 @@
-"""Step 3 handler: on each ClipRendered, read the store; when all N clips are in, merge them, once per job."""
+"""Step 3 handler: on each ClipRendered, read the store; when all N clips are in, merge them, once per job.
+
+The store is the lock: whichever merger appends MergeStarted first does the merge. Another delivery that finds the
+claim taken does not drop its message: it waits for ClipsMerged, and if the claim outlives its lease (the merger that
+made it died, and its own message may already have come back to a merger that stood down) it claims the next attempt
+and merges. A healthy merge takes seconds, so a waiter normally just sees it finish."""
 
 from __future__ import annotations
+
+import asyncio
+import time
 
 import structlog
 
@@ -25,11 +33,10 @@ async def handle_clip_rendered(recorded: RecordedEvent, *, rt: Runtime) -> None:
     clips = {c.index: c for c in history.all(ClipRendered)}
     if len(clips) < event.total_clips:
         return
-    # The store is the lock: whichever merger appends MergeStarted first does the merge; the rest stand down.
     claim = await rt.recorder.record(
         MergeStarted(event_id=event_id(job_id, "merge-started"), job_id=job_id, total_clips=event.total_clips)
     )
-    if not claim.fresh:
+    if not claim.fresh and not await _take_over_when_abandoned(rt, job_id, event.total_clips):
         return
     work = rt.work_dir(SERVICE, job_id)
     try:
@@ -38,7 +45,7 @@ async def handle_clip_rendered(recorded: RecordedEvent, *, rt: Runtime) -> None:
         duration = await concat_clips(paths, out)
         ref = await rt.storage.put_file(f"jobs/{job_id}/merged.mp4", out, "video/mp4")
         captions_ref = await _store_captions(rt, job_id, [clips[i] for i in sorted(clips)])
-    except Exception as exc:  # even a transient one: a redelivery would find the merge claimed and stand down
+    except Exception as exc:  # even a transient one: a redelivery would wait out this claim's lease first
         log.exception("merger.failed", job_id=job_id)
         await rt.fail(job_id, STEP, f"Failed to merge video clips: {exc}")
         return
@@ -56,6 +63,36 @@ async def handle_clip_rendered(recorded: RecordedEvent, *, rt: Runtime) -> None:
         )
     )
     log.info("merger.done", job_id=job_id, clips=len(clips), duration=round(duration, 2))
+
+
+async def _take_over_when_abandoned(rt: Runtime, job_id: str, total_clips: int) -> bool:
+    """Wait while another merger holds a live claim. True once this one has claimed an abandoned merge; False when
+    the merge got done (or the job ended) meanwhile."""
+    lease = rt.settings.merge_lease_seconds
+    poll = min(1.0, lease / 4)
+    while True:
+        history = await rt.history(job_id)
+        if history.finished or history.has(ClipsMerged):
+            return False
+        claims = [r for r in history.recorded if isinstance(r.event, MergeStarted)]
+        latest = max(claims, key=lambda r: r.event.attempt if isinstance(r.event, MergeStarted) else 0)
+        assert isinstance(latest.event, MergeStarted)
+        age = time.time() - latest.recorded_at
+        if age >= lease:
+            attempt = latest.event.attempt + 1
+            log.warning("merger.taking_over", job_id=job_id, attempt=attempt, claim_age_s=round(age, 1))
+            claim = await rt.recorder.record(
+                MergeStarted(
+                    event_id=event_id(job_id, "merge-started", attempt),
+                    job_id=job_id,
+                    total_clips=total_clips,
+                    attempt=attempt,
+                )
+            )
+            if claim.fresh:
+                return True
+            continue  # another waiter took it over first: wait on its claim
+        await asyncio.sleep(min(poll, lease - age))
 
 
 async def _store_captions(rt: Runtime, job_id: str, clips: list[ClipRendered]) -> str | None:

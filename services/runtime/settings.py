@@ -38,6 +38,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_queued_per_user: int = 20
     sse_keepalive_seconds: float = 15.0
     clip_deadline_seconds: float = 900.0  # a clip render taking longer is abandoned and retried
+    merge_lease_seconds: float = 120.0  # a merge claimed this long ago and not finished is taken over
     shutdown_grace_seconds: float = 30.0  # on SIGTERM, how long in-flight handlers may finish before cancellation
     webhook_delays: tuple[float, ...] = (5, 10, 20, 40, 80, 160, 320)  # seconds between attempts: >= 10 min in all
 
@@ -77,6 +78,7 @@ _ENV: dict[str, str] = {
     "sse_keepalive_seconds": "ADAGENT_SSE_KEEPALIVE_SECONDS",
     "shutdown_grace_seconds": "ADAGENT_SHUTDOWN_GRACE_SECONDS",
     "clip_deadline_seconds": "ADAGENT_CLIP_DEADLINE_SECONDS",
+    "merge_lease_seconds": "ADAGENT_MERGE_LEASE_SECONDS",
 }
 
 _INT_FIELDS = {
@@ -119,6 +121,8 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
     for field in ("render_concurrency", "max_running_jobs", "max_running_per_user", "max_queued_per_user"):
         if getattr(settings, field) < 1:
             raise SettingsError(f"{_ENV[field]} must be at least 1")
+    if settings.merge_lease_seconds <= 0:
+        raise SettingsError("ADAGENT_MERGE_LEASE_SECONDS must be more than 0")
     if settings.clip_deadline_seconds <= 0:
         raise SettingsError("ADAGENT_CLIP_DEADLINE_SECONDS must be more than 0")
     if settings.shutdown_grace_seconds < 0:
