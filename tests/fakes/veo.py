@@ -47,6 +47,7 @@ class VeoBehaviour:
     refuse: str | None = None  # a RAI reason: the operation ends with no video and this filter reason
     fail: tuple[int, str] | None = None  # (google.rpc code, message): the operation ends in error
     on_gcs_write: Callable[[str, bytes], None] | None = None  # stores the clip when the request set storageUri
+    read_gcs: Callable[[str], bytes] | None = None  # reads a first frame given by gcsUri, as Veo reads the bucket
 
 
 class FakeVeo(FakeServer):
@@ -125,7 +126,14 @@ class FakeVeo(FakeServer):
             }
         instance, params = op.request["instances"][0], op.request["parameters"]
         size = _SIZES[(params["aspectRatio"], params.get("resolution", "720p"))]
-        video = make_clip(instance["image"], size, int(params["durationSeconds"]), bool(params.get("generateAudio")))
+        image = instance["image"]
+        if image.get("bytesBase64Encoded"):
+            first_frame: bytes | None = base64.b64decode(image["bytesBase64Encoded"])
+        elif behaviour.read_gcs is not None:
+            first_frame = behaviour.read_gcs(image["gcsUri"])
+        else:
+            first_frame = None
+        video = make_clip(first_frame, size, int(params["durationSeconds"]), bool(params.get("generateAudio")))
         entry: dict[str, Any] = {"mimeType": "video/mp4"}
         storage_uri = params.get("storageUri")
         if storage_uri:
@@ -144,15 +152,15 @@ class FakeVeo(FakeServer):
         }
 
 
-def make_clip(image: dict[str, Any], size: tuple[int, int], seconds: int, audio: bool) -> bytes:
+def make_clip(image: bytes | None, size: tuple[int, int], seconds: int, audio: bool) -> bytes:
     """The first frame held still, fitted to `size`, 24 fps H.264, with a tone that rises and falls like speech."""
     width, height = size
     with tempfile.TemporaryDirectory() as tmp:
         frame = Path(tmp) / "frame"
-        if image.get("bytesBase64Encoded"):
-            frame.write_bytes(base64.b64decode(image["bytesBase64Encoded"]))
+        if image is not None:
+            frame.write_bytes(image)
             video_in = ["-loop", "1", "-framerate", "24", "-i", str(frame)]
-        else:  # a gcsUri first frame: the fake cannot read it, so it paints a plain frame
+        else:  # a gcsUri first frame and no bucket to read it from: a plain frame
             video_in = ["-f", "lavfi", "-i", f"color=c=0x406080:s={width}x{height}:r=24"]
         audio_in = (
             ["-f", "lavfi", "-i", "sine=f=220:r=48000,volume='0.3+0.25*sin(2*PI*3*t)':eval=frame"] if audio else []
