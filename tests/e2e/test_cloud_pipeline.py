@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 import av
 import httpx
+import msgspec
 import numpy as np
 import pytest
 from PIL import Image
@@ -47,7 +48,13 @@ async def test_every_cloud_provider_through_the_gateway(cloud: Cloud, avatar_dat
         complete = check_seed_stream(result)
         assert result.data("step4")[0]["message"] == "Enhancing voice with ElevenLabs..."
         job_id = complete["job_id"]
-        history = [r.event for r in await server.stack.runtime.store.history(job_id)]
+        recorded = await server.stack.runtime.store.history(job_id)
+        history = [r.event for r in recorded]
+
+    # No secret in any event: the history is kept for ever and replayed to every client
+    stored = msgspec.json.encode(recorded).decode()
+    for secret in (cloud.gemini.api_key, cloud.elevenlabs.api_key, "PRIVATE KEY", *cloud.account.issued_tokens):
+        assert secret not in stored
 
     # Step 1: one Gemini call, with the avatar and a response schema
     [gemini] = cloud.gemini.generate_calls()
