@@ -41,8 +41,8 @@ class Runtime:
     async def give_up(self, queue: str, message: Any, error: BaseException, attempts: int) -> None:
         """The bus gave up on a message: end its job with an `error` naming the step and the reason."""
         job_id = getattr(getattr(message, "event", message), "job_id", None)
-        if not job_id:
-            return
+        if not job_id or not await self.still_wanted(job_id):
+            return  # a late dead letter of a job that has ended: nothing to fail
         step, what = self.steps.get(queue, (0, queue))
         await self.fail(job_id, step, f"{what} failed after {attempts} attempts: {error}")
 

@@ -115,6 +115,23 @@ async def test_commands_round_trip_with_their_fields(make_bus) -> None:  # type:
     assert got[0].clip.line == "Hello there."
 
 
+async def test_a_command_sent_before_its_consumer_starts_is_not_lost(make_bus) -> None:  # type: ignore[no-untyped-def]
+    """Services start in any order: a prompter may send RenderClip before any renderer has declared its queue."""
+    producer, worker = await make_bus(), await make_bus()
+    got: list[RenderClip] = []
+
+    async def handler(c: RenderClip) -> None:
+        got.append(c)
+
+    sending = asyncio.create_task(producer.send_command(_command(1)))
+    await asyncio.sleep(1.0)  # the renderer is still starting
+    await worker.consume_commands("renderer", ["RenderClip"], handler, concurrency=1)
+    await asyncio.wait_for(sending, 30)
+    await _until(lambda: len(got) == 1)
+    await asyncio.sleep(0.3)
+    assert [c.command_id for c in got] == ["ad_1/render/1"]
+
+
 async def test_competing_consumers_share_work_each_message_once(make_bus) -> None:  # type: ignore[no-untyped-def]
     worker_a, worker_b, producer = await make_bus(), await make_bus(), await make_bus()
     seen: list[tuple[str, int]] = []

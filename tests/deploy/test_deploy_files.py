@@ -301,7 +301,8 @@ def test_definitions_are_what_the_code_declares() -> None:
 
 def test_definitions_declare_the_documented_topology() -> None:
     definitions = _definitions()
-    limit = RabbitMqBus("amqp://unused/")._delivery_limit
+    # The broker counts one delivery more than the bus: that one is spent giving up on a message that kills consumers
+    limit = RabbitMqBus("amqp://unused/")._delivery_limit + 1
     exchanges = {e["name"]: e["type"] for e in definitions["exchanges"]}
     assert exchanges == {
         events_exchange(NAMESPACE): "topic",

@@ -35,15 +35,24 @@ class InMemoryBroker:
         self.queues: dict[str, _Queue] = {}
         self.bindings: dict[tuple[str, str], set[str]] = {}  # (kind, type) -> queue names
         self.subscribers: list[EventHandler] = []
+        # Commands sent before any queue takes their type (its service still starting): delivered when one does,
+        # as the RabbitMQ bus keeps re-sending a returned command until a queue is bound.
+        self.unrouted_commands: dict[str, list[Any]] = {}
 
     def declare(self, name: str, kind: str, types: Sequence[str]) -> _Queue:
         q = self.queues.setdefault(name, _Queue(name))
         for t in types:
             self.bindings.setdefault((kind, t), set()).add(name)
+            if kind == "command":
+                for message in self.unrouted_commands.pop(t, []):
+                    q.items.put_nowait((message, 1))
         return q
 
     def route(self, kind: str, type_name: str, message: Any) -> None:
-        for name in sorted(self.bindings.get((kind, type_name), ())):
+        names = sorted(self.bindings.get((kind, type_name), ()))
+        if not names and kind == "command":
+            self.unrouted_commands.setdefault(type_name, []).append(message)
+        for name in names:
             self.queues[name].items.put_nowait((message, 1))
 
 

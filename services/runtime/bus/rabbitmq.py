@@ -11,7 +11,9 @@ Topology for namespace `ns` (all names deterministic, so `delete_namespace` can 
 - `ns.live.<hex>` one exclusive, auto-delete classic queue per `subscribe_events` call, bound with `#`
 
 Work queues are quorum queues because they are replicated and count deliveries themselves, so a message that
-kills its consumer every time (the handler never gets to nack it) still ends in the dead-letter queue. Quorum
+kills its consumer every time (the handler never gets to nack it) still ends in the dead-letter queue. The broker's
+limit is one more than the bus's: a delivery past the bus's limit can only follow deliveries whose consumers died
+holding the message, and it is spent on giving up (the job gets its `error`) before the message is dead-lettered. Quorum
 queues cannot be exclusive or auto-delete, which is why the broadcast queues are classic ones.
 """
 
@@ -41,6 +43,7 @@ from contracts.codec import decode_command, decode_recorded, encode
 from contracts.commands import AnyCommand, command_type
 from contracts.events import RecordedEvent, event_type
 from services.runtime.bus.port import CommandHandler, EventHandler, GiveUp, Unsubscribe
+from services.runtime.errors import TransientError
 
 log = structlog.get_logger(__name__)
 
@@ -58,6 +61,8 @@ _OP_TIMEOUT = 5.0
 # connection every 5 s by default), and how often it looks.
 _RECONNECT_WAIT = 30.0
 _RECONNECT_POLL = 0.2
+# Waits between tries of a command no queue takes yet (a consumer still starting): about a minute in all.
+_UNROUTABLE_WAITS: tuple[float, ...] = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
 # A publish failing with these never got a confirm because the link was down, not because the broker refused it.
 _RECONNECTING: tuple[type[BaseException], ...] = (
     aiormq.exceptions.ChannelInvalidStateError,
@@ -232,11 +237,20 @@ class RabbitMqBus:
     async def send_command(self, command: AnyCommand) -> None:
         topology = self._require()
         name = command_type(command)
-        message = _message(encode(command), message_id=command.command_id, type_name=name)
-        confirmation = await self._publish(topology.commands, message, name, mandatory=True)
-        if not isinstance(confirmation, aiormq.spec.Basic.Ack):
-            # The broker returned it: no queue is bound to this command type yet, so the command is gone.
-            log.warning("bus.command_unroutable", command_type=name, command_id=command.command_id)
+        # Returned by the broker when no queue is bound to the command's type yet: the consuming service is still
+        # starting (its queue is declared when it first consumes), so try again for a while, then let the sender's
+        # own message be redelivered. Dropping it would lose the work without a word.
+        for wait in (*_UNROUTABLE_WAITS, None):
+            message = _message(encode(command), message_id=command.command_id, type_name=name)
+            confirmation = await self._publish(topology.commands, message, name, mandatory=True)
+            if isinstance(confirmation, aiormq.spec.Basic.Ack):
+                return
+            if wait is None:
+                break
+            log.info("bus.command_waiting_for_a_queue", command_type=name, command_id=command.command_id, wait=wait)
+            await asyncio.sleep(wait)
+        log.warning("bus.command_unroutable", command_type=name, command_id=command.command_id)
+        raise TransientError(f"no queue takes {name} commands: is the service that consumes them running?")
 
     async def _publish(
         self, exchange: AbstractExchange, message: aio_pika.Message, routing_key: str, *, mandatory: bool
@@ -340,21 +354,19 @@ class RabbitMqBus:
             log.error("bus.undecodable", queue=queue, message_id=message.message_id, error=repr(exc))
             await _settle(message.reject(requeue=False), queue)
             return
+        if attempt > self._delivery_limit:
+            # A handler that raises gives up at the limit, so every delivery before this one ended with its consumer
+            # gone (crashed, killed) while holding the message. Running it again would likely kill this one too.
+            died = RuntimeError("the process working on it stopped before finishing, every time (crashed or killed)")
+            await self._give_up_on(queue, message, payload, died, attempt - 1)
+            return
         try:
             await handler(payload)
         except Exception as exc:
             # CancelledError is not an Exception: a handler cancelled by close() or a dropped connection leaves
             # its message unacknowledged, and the broker redelivers it once the channel is gone.
             if attempt >= self._delivery_limit:
-                log.error(
-                    "bus.dead_lettered", queue=queue, message_id=message.message_id, attempts=attempt, error=repr(exc)
-                )
-                if self._give_up is not None:
-                    try:
-                        await self._give_up(queue.removeprefix(f"{self._namespace}."), payload, exc, attempt)
-                    except Exception:  # the message is dead-lettered either way
-                        log.exception("bus.give_up_failed", queue=queue)
-                await _settle(message.reject(requeue=False), queue)
+                await self._give_up_on(queue, message, payload, exc, attempt)
             else:
                 log.warning(
                     "bus.redeliver", queue=queue, message_id=message.message_id, attempt=attempt, error=repr(exc)
@@ -364,6 +376,19 @@ class RabbitMqBus:
                 await _settle(message.nack(requeue=True), queue)
             return
         await _settle(message.ack(), queue)
+
+    async def _give_up_on(
+        self, queue: str, message: AbstractIncomingMessage, payload: Any, error: BaseException, attempts: int
+    ) -> None:
+        """Tell the give-up hook (which ends the job with an `error`), then dead-letter the message, where it waits
+        for an operator."""
+        log.error("bus.dead_lettered", queue=queue, message_id=message.message_id, attempts=attempts, error=repr(error))
+        if self._give_up is not None:
+            try:
+                await self._give_up(queue.removeprefix(f"{self._namespace}."), payload, error, attempts)
+            except Exception:  # the message is dead-lettered either way
+                log.exception("bus.give_up_failed", queue=queue)
+        await _settle(message.reject(requeue=False), queue)
 
     # -- broadcast -------------------------------------------------------------------------------------------
 
@@ -471,7 +496,7 @@ async def _declare_work_queue(
         durable=True,
         arguments={
             "x-queue-type": "quorum",
-            "x-delivery-limit": delivery_limit,
+            "x-delivery-limit": delivery_limit + 1,  # the extra delivery gives up on a message that kills consumers
             "x-dead-letter-exchange": dlx,
             "x-dead-letter-routing-key": queue,
             # One consumer at a time across all processes, for handlers that must not run concurrently.
