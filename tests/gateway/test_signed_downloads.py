@@ -53,3 +53,33 @@ async def test_tampered_or_expired_or_unsigned_urls_are_forbidden(server: Server
             response = await client.get(url_)
             assert response.status_code == 403, url_
             assert "expired" in response.json()["detail"]
+
+
+async def test_byte_ranges_let_a_player_seek(server: Server, tmp_path: Path) -> None:
+    storage = server.stack.runtime.storage
+    assert isinstance(storage, LocalStorage)
+    data = bytes(range(256)) * 4000  # 1 MB, every offset distinguishable
+    src = tmp_path / "big.mp4"
+    src.write_bytes(data)
+    url = await storage.signed_url(await storage.put_file("jobs/ad_2/ad_2.mp4", src, "video/mp4"), 60)
+    size = len(data)
+    async with httpx.AsyncClient() as client:
+        whole = await client.get(url)
+        assert whole.status_code == 200 and whole.headers["accept-ranges"] == "bytes" and whole.content == data
+        for header, start, end in [
+            ("bytes=0-99", 0, 99),
+            ("bytes=500000-", 500000, size - 1),
+            ("bytes=-1000", size - 1000, size - 1),
+            ("bytes=999000-2000000", 999000, size - 1),  # clipped to the end
+        ]:
+            part = await client.get(url, headers={"Range": header})
+            assert part.status_code == 206, header
+            assert part.headers["content-range"] == f"bytes {start}-{end}/{size}"
+            assert part.headers["content-type"] == "video/mp4"
+            assert int(part.headers["content-length"]) == end - start + 1
+            assert part.content == data[start : end + 1], header
+        beyond = await client.get(url, headers={"Range": f"bytes={size}-"})
+        assert beyond.status_code == 416 and beyond.headers["content-range"] == f"bytes */{size}"
+        for ignored in ("bytes=0-1,5-9", "items=0-5", "bytes=9-2", "nonsense"):
+            answer = await client.get(url, headers={"Range": ignored})
+            assert answer.status_code == 200 and answer.content == data, ignored
