@@ -28,7 +28,7 @@ from contracts.prompt_plan import (
     words,
 )
 from services.prompter.script_split import speech_seconds
-from services.runtime.errors import TransientError
+from services.runtime.errors import ProviderError, TransientError
 from services.runtime.google_client import (
     CALL_ERRORS,
     GoogleClientConfig,
@@ -37,6 +37,7 @@ from services.runtime.google_client import (
     is_retryable,
     make_client,
 )
+from services.runtime.image_types import image_mime_type
 from services.runtime.settings import SettingsError
 from services.runtime.storage.port import ObjectStorage
 
@@ -59,10 +60,6 @@ _REFUSALS = {
     "MODEL_ARMOR",
     "LANGUAGE",
 }
-
-
-class ProviderError(Exception):
-    """Gemini refused or rejected the request for good: the message is shown to the user as the job's error."""
 
 
 @dataclass(frozen=True)
@@ -159,7 +156,10 @@ class GeminiPromptWriter:
         with tempfile.TemporaryDirectory(prefix="gemini-avatar-", dir=self._work_dir) as tmp:
             path = await self._storage.fetch(ref, Path(tmp))
             data = await asyncio.to_thread(path.read_bytes)
-        return data, image_mime_type(data)
+        mime_type = image_mime_type(data)
+        if mime_type is None:
+            raise ProviderError("the avatar is not a PNG, JPEG or WebP image, the formats Gemini reads")
+        return data, mime_type
 
     async def _generate(self, contents: list[types.Content]) -> types.GenerateContentResponse:
         cfg = self._config
@@ -232,16 +232,6 @@ def _name(value: object) -> str:
 def _categories(ratings: list[types.SafetyRating] | None) -> str:
     flagged = sorted({_name(r.category) for r in ratings or [] if r.category is not None and r.blocked})
     return f" [{', '.join(flagged)}]" if flagged else ""
-
-
-def image_mime_type(data: bytes) -> str:
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    raise ProviderError("the avatar is not a PNG, JPEG or WebP image, the formats Gemini reads")
 
 
 def instruction(job: JobRequested) -> str:

@@ -15,7 +15,7 @@ import asyncio
 import math
 import random
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -28,8 +28,10 @@ from contracts.formats import frame_size
 from services.renderer.operation_log import OperationLog
 from services.renderer.port import RenderedClip
 from services.renderer.rate_limit import RateLimit
-from services.runtime.errors import TransientError
+from services.runtime.errors import ProviderError, TransientError
 from services.runtime.ffmpeg import run_ffmpeg
+from services.runtime.google_client import describe, is_retryable
+from services.runtime.image_types import image_mime_type
 from services.runtime.media_probe import probe
 from services.runtime.settings import SettingsError
 
@@ -53,10 +55,6 @@ _DEFAULT_NEGATIVE: Final = (
 )
 
 
-class ProviderError(Exception):
-    """Veo said no for good: a refusal, a failed operation or a request it rejects."""
-
-
 @dataclass(frozen=True)
 class VeoConfig:
     model: str = "veo-3.1-generate-001"
@@ -73,7 +71,6 @@ class VeoConfig:
     poll_max_seconds: float = 30.0
     poll_deadline_seconds: float = 600.0
     seed: int | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> VeoConfig:
@@ -225,7 +222,7 @@ class VeoClipRenderer:
                     model=self._config.model, source=source, config=config
                 )
             except genai_errors.APIError as exc:
-                if not _retryable(exc) or attempt == self._config.generate_retries:
+                if not is_retryable(exc) or attempt == self._config.generate_retries:
                     raise _explain(exc, command.clip.index) from None
                 delay = _backoff(attempt)
                 if exc.code == 429:
@@ -250,7 +247,7 @@ class VeoClipRenderer:
                 operation = await self._client.aio.operations.get(operation)
                 errors_in_a_row = 0
             except genai_errors.APIError as exc:
-                if not _retryable(exc):
+                if not is_retryable(exc):
                     raise _explain(exc, command.clip.index) from None
                 errors_in_a_row += 1
                 log.warning("veo.poll_error", operation=name, status=exc.code, in_a_row=errors_in_a_row)
@@ -316,13 +313,9 @@ class _OperationFailed(Exception):
         self.retryable = retryable
 
 
-def _retryable(exc: genai_errors.APIError) -> bool:
-    return exc.code in (408, 429) or exc.code >= 500
-
-
 def _explain(exc: genai_errors.APIError, index: int) -> Exception:
-    reason = f"{exc.code} {exc.status or ''}: {exc.message or 'no message'}".replace("  ", " ")
-    if _retryable(exc):
+    reason = describe(exc)
+    if is_retryable(exc):
         return TransientError(f"Veo is unavailable for clip {index} ({reason})")
     return ProviderError(f"Veo rejected clip {index} ({reason})")
 
@@ -334,9 +327,5 @@ def _backoff(attempt: int) -> float:
 
 
 def _mime_type(path: Path) -> str:
-    head = path.read_bytes()[:12]
-    if head.startswith(b"\x89PNG"):
-        return "image/png"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "image/webp"
-    return "image/jpeg"
+    with path.open("rb") as f:
+        return image_mime_type(f.read(12)) or "image/jpeg"

@@ -29,7 +29,7 @@ import numpy as np
 from elevenlabs import AsyncElevenLabs
 from elevenlabs.core.api_error import ApiError
 
-from services.runtime.errors import TransientError
+from services.runtime.errors import ProviderError, TransientError
 from services.runtime.ffmpeg import run_ffmpeg
 from services.runtime.media_probe import decode_audio, probe
 from services.runtime.settings import SettingsError
@@ -61,10 +61,6 @@ _RETRY_STATUS: Final = frozenset({408, 409, 429})
 _PCM_FORMAT = re.compile(r"pcm_(\d+)")
 
 _log = logging.getLogger(__name__)
-
-
-class ProviderError(Exception):
-    """ElevenLabs refused the request for a reason another try will not fix (bad key, unknown voice, bad input)."""
 
 
 def _int(env: Mapping[str, str], var: str, default: int, minimum: int = 1) -> int:

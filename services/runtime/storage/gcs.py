@@ -32,7 +32,7 @@ from google.cloud.storage.exceptions import DataCorruption
 from google.cloud.storage.retry import DEFAULT_RETRY
 from google.oauth2 import service_account
 
-from services.runtime.errors import TransientError
+from services.runtime.errors import ProviderError, TransientError
 from services.runtime.settings import SettingsError
 from services.runtime.storage.gcs_signing import IAM_CREDENTIALS_ENDPOINT, IamSigner, IamSigningCredentials
 
@@ -50,7 +50,7 @@ _BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]")
 _RETRYABLE_STATUS = {408, 429, 500, 502, 503, 504}
 
 
-class GcsError(Exception):
+class GcsError(ProviderError):
     """A permanent storage failure (permission, missing bucket or object): retrying will not help."""
 
 
