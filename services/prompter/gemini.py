@@ -38,7 +38,7 @@ from services.runtime.google_client import (
     make_client,
 )
 from services.runtime.image_types import image_mime_type
-from services.runtime.settings import SettingsError
+from services.runtime.settings import env_float
 from services.runtime.storage.port import ObjectStorage
 
 log = structlog.get_logger(__name__)
@@ -74,19 +74,10 @@ class GeminiConfig:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> GeminiConfig:
-        timeout = env.get("ADAGENT_GEMINI_TIMEOUT_SECONDS") or "120"
-        try:
-            timeout_seconds = float(timeout)
-        except ValueError:
-            raise SettingsError(
-                f"ADAGENT_GEMINI_TIMEOUT_SECONDS must be a number of seconds, got {timeout!r}"
-            ) from None
-        if timeout_seconds <= 0:
-            raise SettingsError("ADAGENT_GEMINI_TIMEOUT_SECONDS must be more than 0")
         return cls(
             client=GoogleClientConfig.from_env(env, vertex_required=False, needed_by="ADAGENT_PROMPTER=gemini"),
             model=(env.get("ADAGENT_GEMINI_MODEL") or DEFAULT_MODEL).strip(),
-            timeout_seconds=timeout_seconds,
+            timeout_seconds=env_float(env, "ADAGENT_GEMINI_TIMEOUT_SECONDS", 120.0),
         )
 
 

@@ -33,7 +33,7 @@ from services.runtime.ffmpeg import run_ffmpeg
 from services.runtime.google_client import describe, is_retryable
 from services.runtime.image_types import image_mime_type
 from services.runtime.media_probe import probe
-from services.runtime.settings import SettingsError
+from services.runtime.settings import SettingsError, env_float, env_int
 
 log = structlog.get_logger(__name__)
 
@@ -74,20 +74,7 @@ class VeoConfig:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> VeoConfig:
-        def number(var: str, default: float, *, whole: bool = False, minimum: float = 0.0) -> float:
-            raw = env.get(var)
-            if not raw:
-                return default
-            try:
-                value = int(raw) if whole else float(raw)
-            except ValueError:
-                kind = "a whole number" if whole else "a number"
-                raise SettingsError(f"{var} must be {kind}, got {raw!r}") from None
-            if value <= minimum:
-                raise SettingsError(f"{var} must be more than {minimum:g}")
-            return value
-
-        max_seconds = int(number("ADAGENT_VEO_MAX_CLIP_SECONDS", 8, whole=True))
+        max_seconds = env_int(env, "ADAGENT_VEO_MAX_CLIP_SECONDS", 8)
         if max_seconds not in CLIP_SECONDS:
             raise SettingsError(f"ADAGENT_VEO_MAX_CLIP_SECONDS must be one of 4, 6 or 8, got {max_seconds}")
         person = env.get("ADAGENT_VEO_PERSON_GENERATION") or "allow_adult"
@@ -102,7 +89,6 @@ class VeoConfig:
         gcs = env.get("ADAGENT_VEO_OUTPUT_GCS_URI") or None
         if gcs is not None and not gcs.startswith("gs://"):
             raise SettingsError(f"ADAGENT_VEO_OUTPUT_GCS_URI must be a gs:// URI, got {gcs!r}")
-        seed = env.get("ADAGENT_VEO_SEED")
         return cls(
             model=env.get("ADAGENT_VEO_MODEL") or cls.model,
             max_clip_seconds=max_seconds,
@@ -112,11 +98,11 @@ class VeoConfig:
             square_source=square,
             resolution=resolution,
             output_gcs_uri=gcs,
-            requests_per_minute=number("ADAGENT_VEO_REQUESTS_PER_MINUTE", 10.0),
-            poll_first_seconds=number("ADAGENT_VEO_POLL_SECONDS", 10.0),
-            poll_max_seconds=number("ADAGENT_VEO_POLL_MAX_SECONDS", 30.0),
-            poll_deadline_seconds=number("ADAGENT_VEO_POLL_DEADLINE_SECONDS", 600.0),
-            seed=None if not seed else int(number("ADAGENT_VEO_SEED", 0, whole=True, minimum=-1)),
+            requests_per_minute=env_float(env, "ADAGENT_VEO_REQUESTS_PER_MINUTE", 10.0),
+            poll_first_seconds=env_float(env, "ADAGENT_VEO_POLL_SECONDS", 10.0),
+            poll_max_seconds=env_float(env, "ADAGENT_VEO_POLL_MAX_SECONDS", 30.0),
+            poll_deadline_seconds=env_float(env, "ADAGENT_VEO_POLL_DEADLINE_SECONDS", 600.0),
+            seed=env_int(env, "ADAGENT_VEO_SEED", -1, minimum=0) if env.get("ADAGENT_VEO_SEED", "").strip() else None,
         )
 
 

@@ -132,6 +132,35 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
     return settings
 
 
+def env_int(env: Mapping[str, str], var: str, default: int, *, minimum: int | None = None) -> int:
+    """A whole number from `var` (the default when unset or blank), checked, with the variable named on error: for
+    the providers' own settings, read outside the Settings struct."""
+    raw = env.get(var, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{var} must be a whole number, got {raw!r}") from None
+    if minimum is not None and value < minimum:
+        raise SettingsError(f"{var} must be at least {minimum}, got {value}")
+    return value
+
+
+def env_float(env: Mapping[str, str], var: str, default: float) -> float:
+    """A number more than 0 from `var` (the default when unset or blank): a rate, a number of seconds."""
+    raw = env.get(var, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{var} must be a number, got {raw!r}") from None
+    if not value > 0:
+        raise SettingsError(f"{var} must be more than 0")
+    return value
+
+
 def _explain(message: str) -> str:
     # msgspec says "... - at `$.bus`"; name the environment variable the operator has to fix instead.
     for field, var in _ENV.items():

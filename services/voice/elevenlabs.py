@@ -32,7 +32,7 @@ from elevenlabs.core.api_error import ApiError
 from services.runtime.errors import ProviderError, TransientError
 from services.runtime.ffmpeg import run_ffmpeg
 from services.runtime.media_probe import decode_audio, probe
-from services.runtime.settings import SettingsError
+from services.runtime.settings import SettingsError, env_int
 from services.voice.audio_chunks import (
     Pcm16,
     fit,
@@ -61,19 +61,6 @@ _RETRY_STATUS: Final = frozenset({408, 409, 429})
 _PCM_FORMAT = re.compile(r"pcm_(\d+)")
 
 _log = logging.getLogger(__name__)
-
-
-def _int(env: Mapping[str, str], var: str, default: int, minimum: int = 1) -> int:
-    raw = env.get(var, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{var} must be a whole number, got {raw!r}") from None
-    if value < minimum:
-        raise SettingsError(f"{var} must be at least {minimum}, got {value}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -118,9 +105,9 @@ class ElevenLabsConfig:
             api_key=api_key,
             default_voice_id=env.get("ADAGENT_ELEVENLABS_VOICE_ID", "").strip() or DEFAULT_VOICE_ID,
             model_id=env.get("ADAGENT_ELEVENLABS_MODEL", "").strip() or DEFAULT_MODEL,
-            concurrency=_int(env, "ADAGENT_ELEVENLABS_CONCURRENCY", DEFAULT_CONCURRENCY),
+            concurrency=env_int(env, "ADAGENT_ELEVENLABS_CONCURRENCY", DEFAULT_CONCURRENCY, minimum=1),
             output_format=env.get("ADAGENT_ELEVENLABS_OUTPUT_FORMAT", "").strip() or DEFAULT_OUTPUT_FORMAT,
-            max_chunk_s=float(_int(env, "ADAGENT_ELEVENLABS_CHUNK_SECONDS", int(DEFAULT_CHUNK_S), minimum=1)),
+            max_chunk_s=float(env_int(env, "ADAGENT_ELEVENLABS_CHUNK_SECONDS", int(DEFAULT_CHUNK_S), minimum=1)),
             base_url=base_url.rstrip("/") or None,
         )
 

@@ -33,7 +33,7 @@ from google.cloud.storage.retry import DEFAULT_RETRY
 from google.oauth2 import service_account
 
 from services.runtime.errors import ProviderError, TransientError
-from services.runtime.settings import SettingsError
+from services.runtime.settings import SettingsError, env_float, env_int
 from services.runtime.storage.gcs_signing import IAM_CREDENTIALS_ENDPOINT, IamSigner, IamSigningCredentials
 
 log = structlog.get_logger(__name__)
@@ -84,12 +84,12 @@ class GcsConfig:
             raise SettingsError(f"ADAGENT_GCS_BUCKET is not a valid bucket name: {bucket!r}")
         emulator = env.get("STORAGE_EMULATOR_HOST", "").strip() or None
         credentials, project = _load_credentials(env, emulator)
-        chunk_size = _int(env, "ADAGENT_GCS_CHUNK_SIZE", DEFAULT_CHUNK_SIZE)
+        chunk_size = env_int(env, "ADAGENT_GCS_CHUNK_SIZE", DEFAULT_CHUNK_SIZE)
         if chunk_size < RESUMABLE_CHUNK_QUANTUM or chunk_size % RESUMABLE_CHUNK_QUANTUM:
             raise SettingsError(
                 f"ADAGENT_GCS_CHUNK_SIZE must be a multiple of {RESUMABLE_CHUNK_QUANTUM} bytes (256 KiB)"
             )
-        deadline = _float(env, "ADAGENT_GCS_RETRY_DEADLINE_SECONDS", 120.0)
+        deadline = env_float(env, "ADAGENT_GCS_RETRY_DEADLINE_SECONDS", 120.0)
         signed_host = env.get("ADAGENT_GCS_SIGNED_URL_HOST", "").strip()
         return cls(
             bucket=bucket,
@@ -369,26 +369,3 @@ def _normalize_prefix(prefix: str) -> str:
 
 def _base_url(value: str) -> str:
     return (value if "://" in value else f"https://{value}").rstrip("/")
-
-
-def _int(env: Mapping[str, str], var: str, default: int) -> int:
-    raw = env.get(var, "").strip()
-    if not raw:
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise SettingsError(f"{var} must be a whole number, got {raw!r}") from None
-
-
-def _float(env: Mapping[str, str], var: str, default: float) -> float:
-    raw = env.get(var, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{var} must be a number of seconds, got {raw!r}") from None
-    if value <= 0:
-        raise SettingsError(f"{var} must be more than 0")
-    return value
