@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -19,6 +20,15 @@ from tests.brokers import AMQP_URL, DATABASE_URL
 COMMAND = [sys.executable, "-m", "services.cli.main"]
 WORKERS = ("prompter", "renderer", "merger", "voice")
 USER, PASSWORD = "ann", "ann-password-123"
+
+
+async def until(condition: Callable[[], Awaitable[bool]], within: float = 60.0, what: str = "condition") -> None:
+    """Wait for `condition()` to come true, for at most `within` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not await condition():
+        assert loop.time() < deadline, f"{what} not met in time"
+        await asyncio.sleep(0.05)
 
 
 def free_port() -> int:

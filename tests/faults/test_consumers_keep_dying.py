@@ -8,13 +8,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import aio_pika
 import pytest
 
 from contracts.commands import RenderClip
 from contracts.events import ClipPlan
 from services.runtime.bus.rabbitmq import RabbitMqBus, delete_namespace
-from tests.brokers import AMQP_URL, fresh_namespace
+from tests.brokers import AMQP_URL, dead_letters, fresh_namespace
 
 pytestmark = pytest.mark.rabbitmq
 
@@ -73,11 +72,7 @@ async def test_a_message_whose_consumers_keep_dying_ends_with_give_up() -> None:
         assert queue == "renderer" and attempts == LIMIT
         assert isinstance(message, RenderClip) and message.job_id == "ad_1"
         assert "stopped before finishing" in reason
-        connection = await aio_pika.connect(AMQP_URL)
-        async with connection:
-            channel = await connection.channel()
-            dead = await channel.declare_queue(f"{namespace}.renderer.dead", passive=True)
-            assert dead.declaration_result.message_count == 1
+        assert await dead_letters(namespace, "renderer") == 1  # waiting for an operator, like any poison message
     finally:
         await publisher.close()
         await delete_namespace(AMQP_URL, namespace)

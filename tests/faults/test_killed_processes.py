@@ -18,7 +18,7 @@ from services.runtime.bus.rabbitmq import delete_namespace
 from services.runtime.media_probe import probe
 from services.runtime.store.postgres import PostgresEventStore, drop_schema
 from tests.brokers import AMQP_URL, DATABASE_URL, fresh_namespace
-from tests.e2e.processes import distributed_env, free_port, healthy, login, spawn, start_services, stop
+from tests.e2e.processes import distributed_env, free_port, healthy, login, spawn, start_services, stop, until
 from tests.gateway.jobs_client import client_for, read_events
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.postgres]
@@ -28,14 +28,6 @@ SCRIPT = (
     "Then a second line arrives, just as long, so it needs a clip of its own. "
     "And the third line closes the ad with a warm and friendly goodbye."
 )
-
-
-async def _until(condition: Any, within: float = 60.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not await condition():
-        assert loop.time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
 
 
 async def test_a_renderer_killed_mid_clip_loses_no_clip_and_doubles_none(tmp_path: Path, avatar_data_uri: str) -> None:
@@ -55,7 +47,7 @@ async def test_a_renderer_killed_mid_clip_loses_no_clip_and_doubles_none(tmp_pat
             async def rendering() -> bool:
                 return any(isinstance(r.event, ClipRenderingStarted) for r in await store.history(job_id))
 
-            await _until(rendering)
+            await until(rendering)
             await asyncio.sleep(0.5)  # the renderer is inside its first clip (loading the voice, speaking, encoding)
             processes["renderer"].send_signal(signal.SIGKILL)
             await asyncio.to_thread(processes["renderer"].wait, 10)
@@ -131,7 +123,7 @@ async def test_every_broker_connection_cut_mid_job(tmp_path: Path, avatar_data_u
             async def rendering() -> bool:
                 return any(isinstance(r.event, ClipRenderingStarted) for r in await store.history(job_id))
 
-            await _until(rendering)
+            await until(rendering)
             await asyncio.to_thread(
                 subprocess.run, ["rabbitmqctl", "-q", "close_all_connections", "fault test"], timeout=60, check=True
             )
@@ -139,7 +131,7 @@ async def test_every_broker_connection_cut_mid_job(tmp_path: Path, avatar_data_u
             async def completed() -> bool:
                 return any(isinstance(r.event, JobCompleted) for r in await store.history(job_id))
 
-            await _until(completed, within=120)
+            await until(completed, within=120)
         history = await store.history(job_id)
         assert sorted(r.event.index for r in history if isinstance(r.event, ClipRendered)) == [1, 2, 3]
         final = next(r.event for r in history if isinstance(r.event, JobCompleted))

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import aio_pika
 import pytest
 
 from contracts.commands import RenderClip
@@ -14,7 +13,7 @@ from services.renderer.local import LocalClipRenderer
 from services.renderer.port import RenderedClip
 from services.runtime.bus.rabbitmq import delete_namespace
 from services.runtime.errors import TransientError
-from tests.brokers import AMQP_URL, fresh_namespace
+from tests.brokers import AMQP_URL, dead_letters, fresh_namespace
 from tests.conftest import start_server
 from tests.gateway.jobs_client import client_for, read_events
 
@@ -66,11 +65,7 @@ async def test_poison_message_fails_its_job_and_nothing_else_stalls(
             assert renderer.attempts[POISON] == 5
             assert healthy[-1][0] == "complete"
             if bus == "rabbitmq":
-                connection = await aio_pika.connect(AMQP_URL)
-                async with connection:
-                    channel = await connection.channel()
-                    dead = await channel.declare_queue(f"{namespace}.renderer.dead", passive=True)
-                    assert dead.declaration_result.message_count == 1
+                assert await dead_letters(namespace, "renderer") == 1
     finally:
         if bus == "rabbitmq":
             await delete_namespace(AMQP_URL, namespace)

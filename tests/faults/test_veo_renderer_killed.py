@@ -14,7 +14,7 @@ from contracts.events import ClipGenerationSubmitted, ClipRendered, JobCompleted
 from services.runtime.bus.rabbitmq import delete_namespace
 from services.runtime.store.postgres import PostgresEventStore, drop_schema
 from tests.brokers import AMQP_URL, DATABASE_URL, fresh_namespace
-from tests.e2e.processes import distributed_env, free_port, healthy, login, spawn, start_services, stop
+from tests.e2e.processes import distributed_env, free_port, healthy, login, spawn, start_services, stop, until
 from tests.fakes.veo import FakeVeo
 from tests.gateway.jobs_client import client_for, read_events
 
@@ -55,11 +55,10 @@ async def test_a_killed_veo_renderer_is_resumed_without_paying_twice(tmp_path: P
                 body = {"script": SCRIPT, "character_image": avatar_data_uri}
                 job_id = (await client.post("/api/ad-agent/create", json=body)).json()["job_id"]
 
-                loop = asyncio.get_running_loop()
-                deadline = loop.time() + 60
-                while len({r.json()["operationName"] for r in veo.poll_calls}) < 2:  # both clips submitted, polled
-                    assert loop.time() < deadline, "the renderer never polled"
-                    await asyncio.sleep(0.05)
+                async def both_clips_polled() -> bool:
+                    return len({r.json()["operationName"] for r in veo.poll_calls}) >= 2
+
+                await until(both_clips_polled, what="the renderer polling both operations")
                 processes["renderer"].send_signal(signal.SIGKILL)
                 await asyncio.to_thread(processes["renderer"].wait, 10)
                 submitted = [
