@@ -74,12 +74,12 @@ async def _take_over_when_abandoned(rt: Runtime, job_id: str, total_clips: int) 
         history = await rt.history(job_id)
         if history.finished or history.has(ClipsMerged):
             return False
-        claims = [r for r in history.recorded if isinstance(r.event, MergeStarted)]
-        latest = max(claims, key=lambda r: r.event.attempt if isinstance(r.event, MergeStarted) else 0)
-        assert isinstance(latest.event, MergeStarted)
-        age = time.time() - latest.recorded_at
+        latest, claimed_at = max(
+            (r.event.attempt, r.recorded_at) for r in history.recorded if isinstance(r.event, MergeStarted)
+        )
+        age = time.time() - claimed_at
         if age >= lease:
-            attempt = latest.event.attempt + 1
+            attempt = latest + 1
             log.warning("merger.taking_over", job_id=job_id, attempt=attempt, claim_age_s=round(age, 1))
             claim = await rt.recorder.record(
                 MergeStarted(

@@ -10,6 +10,7 @@ from services.renderer.handler import handle_render_clip
 from services.renderer.local import LocalClipRenderer
 from services.renderer.port import ClipRenderer
 from services.runtime.context import Runtime
+from services.runtime.settings import SettingsError
 
 QUEUE = "renderer"
 
@@ -27,8 +28,6 @@ def make_renderer(rt: Runtime, env: Mapping[str, str] | None = None) -> ClipRend
         env = os.environ if env is None else env
         config = VeoConfig.from_env(env)
         if config.output_gcs_uri and rt.settings.storage != "gcs":
-            from services.runtime.settings import SettingsError
-
             raise SettingsError("ADAGENT_VEO_OUTPUT_GCS_URI needs ADAGENT_STORAGE=gcs to read the clips back")
         client = make_client(GoogleClientConfig.from_env(env, vertex_required=True, needed_by="ADAGENT_RENDERER=veo"))
         rt.closers.append(client.aio.aclose)

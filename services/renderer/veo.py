@@ -151,11 +151,13 @@ class VeoClipRenderer:
                 log.warning("veo.operation_failed", job_id=job_id, clip=index, reason=str(failed))
                 name = None  # generate it again, as a new recorded operation
         source = out.with_name(f"{out.stem}.veo.mp4")
-        source.write_bytes(raw) if isinstance(raw, bytes) else raw.replace(source)
+        if isinstance(raw, bytes):
+            source.write_bytes(raw)
+        else:
+            raw.replace(source)  # a download of the gs:// clip into this clip's work folder
         await self._fit(source, out, command)
         duration = probe(out).duration_s or 0.0
-        # Veo gives no word timings: the captions for these clips come from the merger's phrase timing (none here).
-        return RenderedClip(duration, [])
+        return RenderedClip(duration, [])  # Veo gives no word timings, so these clips have no captions
 
     # -- submit --------------------------------------------------------------------------------------------------
     def request(
