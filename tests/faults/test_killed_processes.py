@@ -16,8 +16,9 @@ import pytest
 from contracts.events import ClipRendered, ClipRenderingStarted, JobCompleted
 from services.runtime.bus.rabbitmq import delete_namespace
 from services.runtime.media_probe import probe
-from services.runtime.store.postgres import PostgresEventStore, drop_schema
+from services.runtime.store.postgres import drop_schema
 from tests.brokers import AMQP_URL, DATABASE_URL, fresh_namespace
+from tests.e2e.distributed_job import DistributedJob, distributed_job
 from tests.e2e.processes import distributed_env, free_port, healthy, login, spawn, start_services, stop, until
 from tests.gateway.jobs_client import client_for, read_events
 
@@ -31,41 +32,26 @@ SCRIPT = (
 
 
 async def test_a_renderer_killed_mid_clip_loses_no_clip_and_doubles_none(tmp_path: Path, avatar_data_uri: str) -> None:
-    namespace = fresh_namespace("kill")
-    port = free_port()
-    env = distributed_env(tmp_path, namespace, port, ADAGENT_RENDER_CONCURRENCY="1")
-    processes = await asyncio.to_thread(start_services, env, [port])
-    store = PostgresEventStore(DATABASE_URL, schema=namespace)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        await healthy(url, processes)
-        await store.open()
-        async with client_for(url, await login(url)) as client:
-            body = {"script": SCRIPT, "character_image": avatar_data_uri}
-            job_id = (await client.post("/api/ad-agent/create", json=body)).json()["job_id"]
-
-            async def rendering() -> bool:
-                return any(isinstance(r.event, ClipRenderingStarted) for r in await store.history(job_id))
-
-            await until(rendering)
-            await asyncio.sleep(0.5)  # the renderer is inside its first clip (loading the voice, speaking, encoding)
-            processes["renderer"].send_signal(signal.SIGKILL)
-            await asyncio.to_thread(processes["renderer"].wait, 10)
-            done_at_kill = [r for r in await store.history(job_id) if isinstance(r.event, ClipRendered)]
-            assert len(done_at_kill) < 3
-            processes["renderer.2"] = await asyncio.to_thread(spawn, env, "service", "renderer")
-            events = await read_events(client, f"/api/ad-agent/jobs/{job_id}/events")
-            assert events[-1].event == "complete", events[-1].data
-        history = await store.history(job_id)
+    body = {"script": SCRIPT, "character_image": avatar_data_uri}
+    async with distributed_job(tmp_path, "kill", body, ADAGENT_RENDER_CONCURRENCY="1") as job:
+        await until(lambda: _rendering(job))
+        await asyncio.sleep(0.5)  # the renderer is inside its first clip (loading the voice, speaking, encoding)
+        job.processes["renderer"].send_signal(signal.SIGKILL)
+        await asyncio.to_thread(job.processes["renderer"].wait, 10)
+        done_at_kill = [r for r in await job.store.history(job.job_id) if isinstance(r.event, ClipRendered)]
+        assert len(done_at_kill) < 3
+        job.processes["renderer.2"] = await asyncio.to_thread(spawn, job.env, "service", "renderer")
+        events = await read_events(job.client, f"/api/ad-agent/jobs/{job.job_id}/events")
+        assert events[-1].event == "complete", events[-1].data
+        history = await job.store.history(job.job_id)
         clips = [r.event for r in history if isinstance(r.event, ClipRendered)]
         assert sorted(c.index for c in clips) == [1, 2, 3]  # every clip exactly once
         final = next(r.event for r in history if isinstance(r.event, JobCompleted))
         assert final.duration_s == pytest.approx(sum(c.duration_s for c in clips), abs=0.05)
-    finally:
-        await store.close()
-        await asyncio.to_thread(stop, processes)
-        await delete_namespace(AMQP_URL, namespace)
-        await drop_schema(DATABASE_URL, namespace)
+
+
+async def _rendering(job: DistributedJob) -> bool:
+    return any(isinstance(r.event, ClipRenderingStarted) for r in await job.store.history(job.job_id))
 
 
 async def test_a_killed_gateway_hands_its_client_to_another(tmp_path: Path, avatar_data_uri: str) -> None:
@@ -107,38 +93,19 @@ async def test_a_killed_gateway_hands_its_client_to_another(tmp_path: Path, avat
 
 @pytest.mark.skipif(shutil.which("rabbitmqctl") is None, reason="needs rabbitmqctl beside the broker")
 async def test_every_broker_connection_cut_mid_job(tmp_path: Path, avatar_data_uri: str) -> None:
-    namespace = fresh_namespace("cut")
-    port = free_port()
-    env = distributed_env(tmp_path, namespace, port, ADAGENT_RENDER_CONCURRENCY="1")
-    processes = await asyncio.to_thread(start_services, env, [port])
-    store = PostgresEventStore(DATABASE_URL, schema=namespace)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        await healthy(url, processes)
-        await store.open()
-        async with client_for(url, await login(url)) as client:
-            body = {"script": SCRIPT, "character_image": avatar_data_uri}
-            job_id = (await client.post("/api/ad-agent/create", json=body)).json()["job_id"]
+    body = {"script": SCRIPT, "character_image": avatar_data_uri}
+    async with distributed_job(tmp_path, "cut", body, ADAGENT_RENDER_CONCURRENCY="1") as job:
+        await until(lambda: _rendering(job))
+        await asyncio.to_thread(
+            subprocess.run, ["rabbitmqctl", "-q", "close_all_connections", "fault test"], timeout=60, check=True
+        )
 
-            async def rendering() -> bool:
-                return any(isinstance(r.event, ClipRenderingStarted) for r in await store.history(job_id))
+        async def completed() -> bool:
+            return any(isinstance(r.event, JobCompleted) for r in await job.store.history(job.job_id))
 
-            await until(rendering)
-            await asyncio.to_thread(
-                subprocess.run, ["rabbitmqctl", "-q", "close_all_connections", "fault test"], timeout=60, check=True
-            )
-
-            async def completed() -> bool:
-                return any(isinstance(r.event, JobCompleted) for r in await store.history(job_id))
-
-            await until(completed, within=120)
-        history = await store.history(job_id)
+        await until(completed, within=120)
+        history = await job.store.history(job.job_id)
         assert sorted(r.event.index for r in history if isinstance(r.event, ClipRendered)) == [1, 2, 3]
         final = next(r.event for r in history if isinstance(r.event, JobCompleted))
         video = await asyncio.to_thread(probe, Path(final.final_ref.removeprefix("file://")))
         assert video.video_codec == "h264" and video.audio_codec == "aac"
-    finally:
-        await store.close()
-        await asyncio.to_thread(stop, processes)
-        await delete_namespace(AMQP_URL, namespace)
-        await drop_schema(DATABASE_URL, namespace)
