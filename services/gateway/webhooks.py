@@ -7,9 +7,15 @@ background task so a slow or dead receiver never holds up the bus or the pipelin
 `WebhookAttempted` fact in the job's own stream, with a deterministic event id, so the history tells what was sent
 and a redelivered message neither re-sends a delivered event nor starts a second retry chain.
 
-Recovery after a restart is out of scope: a delivery waiting for its next retry when the process stops is lost
-(its bus message was acknowledged when the delivery was scheduled), unless the message happens to be redelivered,
-in which case the delivery resumes after the attempts already recorded.
+A delivery's bus message is acknowledged once the delivery is scheduled, so a process that stops leaves deliveries
+that no message will bring back: one waiting for its next retry, or one scheduled and not yet attempted (with the
+in-memory bus, every message not yet handled). On start the dispatcher therefore adopts them from the store: for each
+job with events in the last `recovery_window` seconds, every chosen event without a final attempt is watched until
+its next attempt is overdue by `adopt_after` seconds (its first attempt: from when the event was recorded). An
+attempt recorded meanwhile means its owner is alive (another gateway, or the bus brought the message back), and the
+watch moves on to that attempt's own retry; an overdue one is taken over, numbered after the attempts recorded.
+Attempts are recorded under deterministic ids, so of two processes that do take the same attempt, one records it and
+the other stops; the receiver may then see that `webhook-id` twice, which Standard Webhooks asks receivers to expect.
 """
 
 from __future__ import annotations
@@ -50,6 +56,9 @@ DEFAULT_JITTER = 0.1  # up to +10% per delay, so jobs that failed together do no
 # A receiver's Retry-After is honoured when longer than our schedule, but not beyond this: one bad header
 # must not park a delivery for days.
 MAX_RETRY_AFTER_SECONDS = 3600.0
+# How far back a starting dispatcher looks for deliveries to adopt: ample for the ~11-minute retry schedule, and for
+# a gateway that was down for a night.
+DEFAULT_RECOVERY_WINDOW = 24 * 3600.0
 CONSUMER_CONCURRENCY = 4  # the handler only reads the history and schedules, so a few suffice
 USER_AGENT = "AdAgent-Webhooks/1"
 
@@ -123,8 +132,14 @@ class WebhookDispatcher:
         max_in_flight: int = 32,
         client: httpx.AsyncClient | None = None,
         jitter: float = DEFAULT_JITTER,
+        recovery_window: float = DEFAULT_RECOVERY_WINDOW,
+        adopt_after: float | None = None,
     ) -> None:
         self._rt = rt
+        self._recovery_window = recovery_window
+        # Past its due time, a live owner records an attempt within one request timeout; the margin covers a slow
+        # store and clocks a little apart.
+        self._adopt_after = timeout + 20.0 if adopt_after is None else adopt_after
         self._secret_for = secret_for
         self._delays = tuple(delays)
         self._timeout = timeout
@@ -134,19 +149,46 @@ class WebhookDispatcher:
         self._owns_client = client is None
         self._client = client or httpx.AsyncClient(timeout=timeout, follow_redirects=False)
         self._tasks: dict[str, asyncio.Task[None]] = {}  # webhook id -> its delivery, in this process
+        self._recovery: asyncio.Task[int] | None = None
+        self._watching: set[str] = set()  # webhook ids adopted and not yet overdue
         self._closed = False
 
     @property
     def in_flight(self) -> int:
-        """Deliveries scheduled and not finished (attempting or waiting for a retry)."""
+        """Deliveries scheduled and not finished (attempting, waiting for a retry, or watched for adoption)."""
         return len(self._tasks)
 
     async def start(self) -> None:
         await self._rt.bus.consume_events(QUEUE, JOB_EVENT_TYPES, self.handle, concurrency=CONSUMER_CONCURRENCY)
+        self._recovery = asyncio.create_task(self.recover(), name="webhook:recover")
+
+    async def recovered(self) -> int:
+        """Wait for the start-up recovery; how many deliveries it adopted."""
+        return 0 if self._recovery is None else await self._recovery
+
+    async def recover(self) -> int:
+        """Watch the deliveries that a stopped process left unfinished (see the module docstring)."""
+        since = time.time() - self._recovery_window
+        adopted = 0
+        try:
+            for job_id in await self._rt.store.job_ids_active_since(since):
+                if self._closed:
+                    break
+                history = await self._rt.store.history(job_id)
+                adopted += sum(self._schedule(recorded, history, adopt=True) for recorded in history)
+        except Exception:  # the live path still works; only what a stopped process left is not picked up
+            log.exception("webhook.recovery_failed", adopted=adopted)
+            return adopted
+        if adopted:
+            log.info("webhook.recovery_watching", deliveries=adopted)
+        return adopted
 
     async def close(self) -> None:
         """Cancel the deliveries in flight (a cancelled one records nothing further) and close our HTTP client."""
         self._closed = True
+        if self._recovery is not None:
+            self._recovery.cancel()
+            await asyncio.gather(self._recovery, return_exceptions=True)
         tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()
@@ -159,13 +201,19 @@ class WebhookDispatcher:
         """The bus handler: decide whether this event is to be delivered and schedule it. Never waits on HTTP."""
         if self._closed:
             return
+        self._schedule(recorded, await self._rt.store.history(recorded.event.job_id), adopt=False)
+
+    def _schedule(self, recorded: RecordedEvent, history: list[RecordedEvent], *, adopt: bool) -> bool:
+        """Start delivering `recorded` if the job wants it and the history has no final attempt; True if started.
+        Adopted (`adopt`), it is only watched until it is overdue, as it may still have a live owner elsewhere."""
+        if self._closed:
+            return False
         job_id = recorded.event.job_id
-        history = await self._rt.store.history(job_id)
         requested = next((r.event for r in history if isinstance(r.event, JobRequested)), None)
         if requested is None and isinstance(recorded.event, JobRequested):
             requested = recorded.event
         if requested is None or not requested.webhook_url:
-            return
+            return False
         # The fold needs everything before this event (clip numbering depends on it); the event itself is applied
         # from the message, so a store read that lags behind the bus still maps it.
         projection = SseProjection()
@@ -175,24 +223,21 @@ class WebhookDispatcher:
             projection.apply(earlier)
         sse = projection.apply(recorded)
         if sse is None:
-            return
+            return False
         wanted = TERMINAL_SSE_EVENTS if requested.webhook_events is None else frozenset(requested.webhook_events)
         if sse.event not in wanted:
-            return
+            return False
         webhook_id = webhook_id_for(job_id, recorded.seq)
+        if webhook_id in self._watching and not adopt:
+            self._tasks[webhook_id].cancel()  # the bus brought its message back: deliver it now, not when overdue
+            del self._tasks[webhook_id]
         if webhook_id in self._tasks:
-            return  # a redelivery while this process is still delivering it
-        attempts = [
-            r.event for r in history if isinstance(r.event, WebhookAttempted) and r.event.webhook_id == webhook_id
-        ]
+            return False  # a redelivery while this process is still delivering it
+        attempts = _attempts(history, webhook_id)
         # Delivered, or given up on: either way the history has its final word, and a redelivery must not re-send.
-        if any(a.ok or a.next_attempt_at is None for a in attempts):
-            return
+        if _finished(attempts):
+            return False
         last = max(attempts, key=lambda a: a.attempt, default=None)
-        first_attempt = 1 if last is None else last.attempt + 1
-        first_delay = 0.0
-        if last is not None and last.next_attempt_at is not None:
-            first_delay = max(0.0, last.next_attempt_at - time.time())
         delivery = _Delivery(
             job_id=job_id,
             seq=recorded.seq,
@@ -202,15 +247,45 @@ class WebhookDispatcher:
             owner=requested.owner,
             body=webhook_body(sse.event, recorded.seq, recorded.recorded_at, sse.data),
         )
-        task = asyncio.create_task(self._deliver(delivery, first_attempt, first_delay), name=f"webhook:{webhook_id}")
+        if adopt:
+            self._watching.add(webhook_id)
+            work = self._adopt(delivery, last, recorded.recorded_at)
+        else:
+            work = self._deliver(delivery, *_resume_point(last))
+        task = asyncio.create_task(work, name=f"webhook:{webhook_id}")
         self._tasks[webhook_id] = task
         task.add_done_callback(self._forget)
+        return True
 
     def _forget(self, task: asyncio.Task[None]) -> None:
         # By identity: a later delivery of the same webhook id may already have taken the slot.
         for webhook_id, current in list(self._tasks.items()):
             if current is task:
                 del self._tasks[webhook_id]
+
+    async def _adopt(self, d: _Delivery, last: WebhookAttempted | None, recorded_at: float) -> None:
+        try:
+            while True:
+                due = recorded_at if last is None or last.next_attempt_at is None else last.next_attempt_at
+                wait = due + self._adopt_after - time.time()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                attempts = _attempts(await self._rt.store.history(d.job_id), d.webhook_id)
+                if _finished(attempts):
+                    return
+                latest = max(attempts, key=lambda a: a.attempt, default=None)
+                if latest is None or (last is not None and latest.attempt == last.attempt):
+                    break  # nobody attempted it when it was due: its owner is gone
+                last = latest  # an owner is alive; watch its next retry
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("webhook.adoption_crashed", job_id=d.job_id, webhook_id=d.webhook_id)
+            return
+        finally:
+            self._watching.discard(d.webhook_id)
+        log.info("webhook.adopted", job_id=d.job_id, webhook_id=d.webhook_id, attempt=_resume_point(last)[0])
+        await self._deliver(d, _resume_point(last)[0], 0.0)
 
     async def _deliver(self, d: _Delivery, attempt: int, delay: float) -> None:
         try:
@@ -313,3 +388,20 @@ class WebhookDispatcher:
         else:
             log.info("webhook.retry_scheduled", error=outcome.error, retry_in=round(next_at - time.time(), 3), **fields)
         return True
+
+
+def _attempts(history: list[RecordedEvent], webhook_id: str) -> list[WebhookAttempted]:
+    return [r.event for r in history if isinstance(r.event, WebhookAttempted) and r.event.webhook_id == webhook_id]
+
+
+def _finished(attempts: list[WebhookAttempted]) -> bool:
+    """Delivered, or given up on."""
+    return any(a.ok or a.next_attempt_at is None for a in attempts)
+
+
+def _resume_point(last: WebhookAttempted | None) -> tuple[int, float]:
+    """The attempt number to make next, and how long until it is due."""
+    if last is None:
+        return 1, 0.0
+    due_in = 0.0 if last.next_attempt_at is None else max(0.0, last.next_attempt_at - time.time())
+    return last.attempt + 1, due_in

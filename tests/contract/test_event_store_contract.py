@@ -111,6 +111,17 @@ async def test_job_ids_newest_first(make_store: MakeStore) -> None:
     assert await store.job_ids() == ["ad_3", "ad_2", "ad_1"]
 
 
+async def test_jobs_active_since_a_moment(make_store: MakeStore) -> None:
+    store = await make_store()
+    first = await store.append(_requested("ad_old"))
+    await store.append(_requested("ad_new"))
+    await asyncio.sleep(0.05)
+    later = await store.append(PromptingStarted(event_id="ad_new/prompting", job_id="ad_new"))
+    assert sorted(await store.job_ids_active_since(first.recorded_at)) == ["ad_new", "ad_old"]
+    assert await store.job_ids_active_since(later.recorded_at) == ["ad_new"]
+    assert await store.job_ids_active_since(later.recorded_at + 60) == []
+
+
 async def test_unknown_job_has_empty_history(make_store: MakeStore) -> None:
     store = await make_store()
     assert await store.history("ad_404") == []
@@ -181,3 +192,33 @@ async def test_a_reused_idempotency_key_appends_nothing_and_names_the_first_job(
     assert await store.history("ad_2") == []
     await store.append(_job("ad_3", owner="bob", key="k1"))  # keys are per owner
     assert (await store.job_by_idempotency_key("bob", "k1")).job_id == "ad_3"  # type: ignore[union-attr]
+
+
+@pytest.mark.postgres
+async def test_a_postgres_store_made_by_an_earlier_version_is_brought_up_to_date() -> None:
+    import asyncpg
+
+    from services.runtime.store.postgres import PostgresEventStore, drop_schema
+
+    schema = fresh_namespace("store")
+    store = PostgresEventStore(DATABASE_URL, schema=schema)
+    await store.open()
+    try:
+        await store.append(_requested("ad_1"))
+        await store.close()
+        conn = await asyncpg.connect(DATABASE_URL)
+        try:
+            # What an earlier version left: everything but the index on recorded_at, which it did not have.
+            await conn.execute(f'DROP INDEX "{schema}".events_by_time')
+            store = PostgresEventStore(DATABASE_URL, schema=schema)
+            await store.open()
+            assert await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", f'"{schema}".events_by_time')
+            with pytest.raises(asyncpg.RestrictViolationError, match="append-only"):
+                await conn.execute(f'DELETE FROM "{schema}".events')
+        finally:
+            await conn.close()
+        assert [r.event.event_id for r in await store.history("ad_1")] == ["ad_1/requested"]
+        assert await store.job_ids_active_since(0) == ["ad_1"]
+    finally:
+        await store.close()
+        await drop_schema(DATABASE_URL, schema)

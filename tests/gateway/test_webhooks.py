@@ -329,3 +329,118 @@ async def test_a_slow_receiver_does_not_hold_up_the_bus_handler(
     await dispatcher.close()  # cancels the delivery: the test does not wait the 5 s out
     assert dispatcher.in_flight == 0
     assert await attempts(rt, "ad_slow") == []
+
+
+async def restarted(tmp_path: Path, old: WebhookDispatcher | None, **kw: Any) -> tuple[Runtime, WebhookDispatcher]:
+    """Stop `old` (a gateway going down), then open a new runtime on the same store and start a dispatcher in it."""
+    if old is not None:
+        await old.close()
+
+    async def secret_for(owner: str) -> str | None:
+        return SECRET if owner == OWNER else None
+
+    runtime = await open_runtime(load_settings({"ADAGENT_HOME": str(tmp_path)}))
+    dispatcher = WebhookDispatcher(runtime, secret_for, **kw)
+    await dispatcher.start()
+    return runtime, dispatcher
+
+
+async def test_a_retry_pending_when_the_gateway_stopped_is_made_by_the_next_one(
+    rt: Runtime, receiver: Receiver, make_dispatcher: Make, tmp_path: Path
+) -> None:
+    receiver.replies = [(500, {})]
+    first = await make_dispatcher(delays=(1.0,))
+    await run_job(rt, job_events("ad_restart", receiver.url))
+    [failed] = await wait_attempts(rt, "ad_restart", 1)
+    assert failed.next_attempt_at is not None
+
+    runtime, second = await restarted(tmp_path, first, delays=(1.0,), adopt_after=0.2)
+    try:
+        assert await second.recovered() == 1
+        found = await wait_attempts(runtime, "ad_restart", 2)
+        await settle(second)
+    finally:
+        await second.close()
+        await runtime.close()
+    assert len(receiver.requests) == 2
+    retry = receiver.requests[1]
+    assert retry.at >= failed.next_attempt_at + 0.2 - 0.05  # not before it was due and overdue
+    assert retry.headers["webhook-id"] == receiver.requests[0].headers["webhook-id"]
+    assert retry.body == receiver.requests[0].body
+    assert spec_signature_ok(SECRET, retry.headers, retry.body)
+    assert [(a.attempt, a.ok) for a in found] == [(1, False), (2, True)]
+
+
+async def test_an_event_never_attempted_before_the_gateway_stopped_is_delivered_after_it_starts(
+    rt: Runtime, receiver: Receiver, tmp_path: Path
+) -> None:
+    # Nothing consumes the webhook queue while the job runs: as when the in-memory bus lost its messages on a stop.
+    recorded = await run_job(rt, job_events("ad_orphan", receiver.url, ["step1", "complete"]))
+    await run_job(rt, job_events("ad_orphan_nohook", None))
+    runtime, dispatcher = await restarted(tmp_path, None, delays=FAST, adopt_after=0.2)
+    try:
+        assert await dispatcher.recovered() == 2
+        await wait_attempts(runtime, "ad_orphan", 2)
+        await settle(dispatcher)
+        assert await attempts(runtime, "ad_orphan_nohook") == []
+    finally:
+        await dispatcher.close()
+        await runtime.close()
+    assert sorted(r.json["type"] for r in receiver.requests) == ["complete", "step1"]
+    assert {r.headers["webhook-id"] for r in receiver.requests} == {
+        f"msg_ad_orphan_{r.seq}" for r in recorded if isinstance(r.event, (PromptingStarted, JobCompleted))
+    }
+
+
+async def test_a_delivery_with_a_live_owner_is_watched_not_sent_twice(
+    rt: Runtime, receiver: Receiver, make_dispatcher: Make
+) -> None:
+    receiver.replies = [(500, {})]
+    owner = await make_dispatcher(delays=(0.6,))
+    await run_job(rt, job_events("ad_owned", receiver.url))
+    await wait_attempts(rt, "ad_owned", 1)
+    # A second gateway starts while the first one still holds the retry.
+    other = await make_dispatcher(delays=(0.6,), adopt_after=0.3)
+    assert await other.recovered() == 1
+    assert other.in_flight == 1
+    await wait_attempts(rt, "ad_owned", 2)
+    await settle(other)
+    await settle(owner)
+    assert len(receiver.requests) == 2
+    assert [(a.attempt, a.ok) for a in await attempts(rt, "ad_owned")] == [(1, False), (2, True)]
+
+
+async def test_nothing_finished_is_adopted(rt: Runtime, receiver: Receiver, make_dispatcher: Make) -> None:
+    receiver.replies = [(410, {})]
+    await make_dispatcher()
+    await run_job(rt, job_events("ad_delivered", receiver.url))
+    await run_job(rt, job_events("ad_given_up", receiver.url))
+    await wait_attempts(rt, "ad_delivered", 1)
+    await wait_attempts(rt, "ad_given_up", 1)
+    later = await make_dispatcher(adopt_after=0.0)
+    assert await later.recovered() == 0
+    assert later.in_flight == 0
+
+
+async def test_a_redelivered_message_is_sent_at_once_not_when_its_adoption_falls_due(
+    rt: Runtime, receiver: Receiver, make_dispatcher: Make
+) -> None:
+    completed = (await run_job(rt, job_events("ad_back", receiver.url)))[-1]
+    dispatcher = await make_dispatcher(adopt_after=60.0)
+    assert await dispatcher.recovered() == 1
+    await dispatcher.handle(completed)  # the bus brings the message back
+    await eventually(lambda: len(receiver.requests) == 1, within=3.0)
+    [attempt] = await wait_attempts(rt, "ad_back", 1)
+    assert attempt.ok
+    await settle(dispatcher)
+
+
+async def test_jobs_outside_the_recovery_window_are_left_alone(
+    rt: Runtime, receiver: Receiver, make_dispatcher: Make
+) -> None:
+    await run_job(rt, job_events("ad_ancient", receiver.url))
+    await asyncio.sleep(0.3)
+    dispatcher = await make_dispatcher(recovery_window=0.2, adopt_after=0.0)
+    assert await dispatcher.recovered() == 0
+    await settle(dispatcher)
+    assert receiver.requests == []

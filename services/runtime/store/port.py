@@ -41,6 +41,10 @@ class EventStore(Protocol):
         """Job ids, newest first."""
         ...
 
+    async def job_ids_active_since(self, since: float) -> list[str]:
+        """Ids of the jobs with an event recorded at or after `since` (epoch seconds), in no particular order."""
+        ...
+
     # The job view (contracts.job_view) is updated in the same transaction as each append.
 
     async def job(self, job_id: str) -> JobView | None: ...

@@ -15,6 +15,7 @@ from contracts.job_view import PRIORITY_RANK, JobView, apply
 from services.runtime.store.port import DuplicateEvent, IdempotencyConflict
 
 _view_decoder = msgspec.json.Decoder(JobView)
+_PROVISIONED = "events_by_time"  # the DDL's last index: present only once the whole DDL has run
 
 
 def _quote_ident(name: str) -> str:
@@ -52,7 +53,7 @@ def _ddl(schema: str) -> list[str]:
         """,
         # Statement level, so TRUNCATE (which fires no row triggers) is refused as well.
         f"""
-        CREATE TRIGGER events_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON {s}.events
+        CREATE OR REPLACE TRIGGER events_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON {s}.events
             FOR EACH STATEMENT EXECUTE FUNCTION {s}.events_reject_change()
         """,
         # The job view: a projection of the events, written in the same transaction as each append.
@@ -69,11 +70,13 @@ def _ddl(schema: str) -> list[str]:
         """,
         f"CREATE INDEX IF NOT EXISTS jobs_by_owner ON {s}.jobs (owner, position)",
         f"CREATE INDEX IF NOT EXISTS jobs_by_status ON {s}.jobs (status, priority_rank, position)",
-        # Created last: its presence means the whole DDL ran (see open()).
         f"""
         CREATE UNIQUE INDEX IF NOT EXISTS jobs_idempotency ON {s}.jobs (owner, idempotency_key)
             WHERE idempotency_key IS NOT NULL
         """,
+        # Created last: its presence means the whole DDL ran (see open()). A store made by an earlier version lacks
+        # it, so its DDL runs again; every statement above may run twice.
+        f"CREATE INDEX IF NOT EXISTS {_PROVISIONED} ON {s}.events (recorded_at)",
     ]
 
 
@@ -114,6 +117,7 @@ class PostgresEventStore:
         self._sql_by_event_id = f"SELECT seq, recorded_at, data FROM {table} WHERE event_id = $1"
         self._sql_history = f"SELECT seq, recorded_at, data FROM {table} WHERE job_id = $1 AND seq > $2 ORDER BY seq"
         self._sql_job_ids = f"SELECT job_id FROM {_quote_ident(schema)}.jobs ORDER BY position DESC LIMIT $1"
+        self._sql_active_since = f"SELECT DISTINCT job_id FROM {table} WHERE recorded_at >= $1"
 
     def _lock_key(self, what: str) -> str:
         # Advisory locks are database-wide; naming the schema keeps stores in different schemas from contending.
@@ -128,10 +132,10 @@ class PostgresEventStore:
                 # Concurrent DDL on the same names can fail on the catalog's unique indexes even with IF NOT EXISTS,
                 # so processes opening at once take turns; the lock ends with the transaction, as does the DDL.
                 await conn.execute(self._sql_lock, self._lock_key("ddl"))
-                # The trigger is created last in this one transaction, so its presence means setup is complete;
+                # The DDL's last index is created in this one transaction, so its presence means setup is complete;
                 # skipping the DDL then lets a role without CREATE rights open an already provisioned store.
                 provisioned = await conn.fetchval(
-                    "SELECT to_regclass($1) IS NOT NULL", f"{_quote_ident(self._schema)}.jobs_idempotency"
+                    "SELECT to_regclass($1) IS NOT NULL", f"{_quote_ident(self._schema)}.{_PROVISIONED}"
                 )
                 if not provisioned:
                     has_schema = await conn.fetchval(
@@ -235,6 +239,10 @@ class PostgresEventStore:
 
     async def job_ids(self, limit: int = 100) -> list[str]:
         rows = await self._db.fetch(self._sql_job_ids, limit)
+        return [str(row["job_id"]) for row in rows]
+
+    async def job_ids_active_since(self, since: float) -> list[str]:
+        rows = await self._db.fetch(self._sql_active_since, since)
         return [str(row["job_id"]) for row in rows]
 
 

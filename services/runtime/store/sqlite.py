@@ -27,6 +27,7 @@ CREATE TABLE IF NOT EXISTS events (
     UNIQUE (job_id, seq)
 );
 CREATE INDEX IF NOT EXISTS events_by_job ON events (job_id, seq);
+CREATE INDEX IF NOT EXISTS events_by_time ON events (recorded_at);
 CREATE TRIGGER IF NOT EXISTS events_append_only_update BEFORE UPDATE ON events
     BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS events_append_only_delete BEFORE DELETE ON events
@@ -188,5 +189,14 @@ class SqliteEventStore:
         async with self._lock:
             rows = await asyncio.to_thread(
                 lambda: self._db.execute("SELECT job_id FROM jobs ORDER BY position DESC LIMIT ?", (limit,)).fetchall()
+            )
+        return [r[0] for r in rows]
+
+    async def job_ids_active_since(self, since: float) -> list[str]:
+        async with self._lock:
+            rows = await asyncio.to_thread(
+                lambda: self._db.execute(
+                    "SELECT DISTINCT job_id FROM events WHERE recorded_at >= ?", (since,)
+                ).fetchall()
             )
         return [r[0] for r in rows]
