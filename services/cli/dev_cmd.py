@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TextIO
 
 from services.cli.server import public_url
+from services.cli.signals import stop_on_signals
 from services.stack import WORKERS
 
 # ANSI foreground colours, one per child in turn: cyan, yellow, green, magenta, blue, red and their bright forms.
@@ -181,10 +182,8 @@ async def run_dev_up(renderers: int, host: str, port: int) -> int:
     children = plan(renderers, host, port)
     out = Output(sys.stdout, [c.name for c in children], use_colour(sys.stdout, os.environ))
     grace = _grace(env)
-    stop = asyncio.Event()
+    stop = stop_on_signals()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     stopping_at = time.monotonic()
     exits: dict[asyncio.Future[object], Child] = {}
     failed: Child | None = None

@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import os
 import secrets
-import signal
 import sys
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from services.cli import accounts_cmd, dev_cmd, service_cmd
 from services.cli.create import CreateFailed, create_ad, request_body
 from services.cli.events import format_history
 from services.cli.server import bind, public_url, running_server
+from services.cli.signals import stop_on_signals
 from services.gateway.accounts import AccountError
 from services.gateway.auth import Auth
 from services.runtime.context import make_store
@@ -68,10 +68,7 @@ def _parser() -> argparse.ArgumentParser:
 
 async def _serve(host: str, port: int) -> None:
     settings = load_settings(public_url=os.environ.get("ADAGENT_PUBLIC_URL") or public_url(host, port))
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     sock = bind(host, port)
     async with running_server(settings, sock):
         print(f"AdAgent is serving on {public_url(host, port)}  (state in {settings.home})", file=sys.stderr)

@@ -6,10 +6,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import signal
 import sys
 
 from services.cli.server import bind, public_url, running_server
+from services.cli.signals import stop_on_signals
 from services.runtime.context import open_runtime
 from services.runtime.settings import Settings, SettingsError, load_settings
 from services.stack import WORKERS, start_worker
@@ -33,13 +33,9 @@ def check_distributed(settings: Settings) -> None:
         )
 
 
-async def _wait_for_stop(name: str, settings: Settings) -> None:
+async def _wait_for_stop(name: str, settings: Settings, stop: asyncio.Event) -> None:
     """Until SIGINT or SIGTERM. The handlers stay installed while the service drains, so a second signal does not
     kill it with a traceback half-way through: the grace period (ADAGENT_SHUTDOWN_GRACE_SECONDS) bounds the wait."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     print(
         f"adagent {name} stopping: no new messages; in-flight work has up to {settings.shutdown_grace_seconds:g}s "
@@ -50,6 +46,7 @@ async def _wait_for_stop(name: str, settings: Settings) -> None:
 
 
 async def run_service(name: str, host: str, port: int) -> int:
+    stop = stop_on_signals()  # first: `adagent dev` may stop us while we start, and that must still be a clean stop
     settings = load_settings()
     check_distributed(settings)
     if name == "gateway":
@@ -57,14 +54,14 @@ async def run_service(name: str, host: str, port: int) -> int:
             settings = load_settings(public_url=public_url(host, port))
         async with running_server(settings, bind(host, port), workers=()):
             print(f"adagent gateway serving on {public_url(host, port)}", file=sys.stderr, flush=True)
-            await _wait_for_stop(name, settings)
+            await _wait_for_stop(name, settings, stop)
         print(f"adagent {name} stopped", file=sys.stderr, flush=True)
         return 0
     rt = await open_runtime(settings)
     try:
         await start_worker(rt, name)
         print(f"adagent {name} consuming from {settings.amqp_namespace}.{name}", file=sys.stderr, flush=True)
-        await _wait_for_stop(name, settings)
+        await _wait_for_stop(name, settings, stop)
     finally:
         # Stops consuming, lets in-flight handlers finish within the grace period, cancels the rest: their messages
         # were never acknowledged, so the broker returns them to the queue for another process.
