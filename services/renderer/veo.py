@@ -7,7 +7,13 @@ and whichever renderer gets it next finds the name and polls that operation inst
 
 Veo makes 16:9 or 9:16 clips of 4, 6 or 8 s at 720p or 1080p, 24 fps. The product's sizes are exact (1:1 too), so
 each clip is scaled and centre-cropped to the job's frame and its audio resampled to 48 kHz; the video stream is
-re-encoded once here so every clip of a job shares one codec setup and the merger can copy them."""
+re-encoded once here so every clip of a job shares one codec setup and the merger can copy them.
+
+Veo gives no word timings, and its clip is as long as asked (4, 6 or 8 s) however short the line. So, before that
+one encode, the speech is found in the clip's sound (`speech_span`) and the line's words are spread over it
+(`word_estimate`); the same encode then cuts the dead air after the last word (TRIM_TAIL_S after it) and burns in
+the captions as the local renderer does, and the words go back with the clip for the ad's WebVTT. The start is never
+cut: the first frame is the avatar. A clip with no speech (generate_audio off) is neither cut nor captioned."""
 
 from __future__ import annotations
 
@@ -17,6 +23,7 @@ import random
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from tempfile import TemporaryDirectory
 from typing import Any, Final
 
 import structlog
@@ -25,14 +32,17 @@ from google.genai import types
 
 from contracts.commands import RenderClip
 from contracts.formats import frame_size
+from services.renderer.captions import ass_filter, write_ass
 from services.renderer.operation_log import OperationLog
 from services.renderer.port import RenderedClip
 from services.renderer.rate_limit import RateLimit
+from services.renderer.speech_span import SpeechSpan, speech_in_file
+from services.renderer.word_estimate import estimate_words
 from services.runtime.errors import ProviderError, TransientError
 from services.runtime.ffmpeg import run_ffmpeg
 from services.runtime.google_client import describe, is_retryable
 from services.runtime.image_types import image_mime_type
-from services.runtime.media_probe import probe
+from services.runtime.media_probe import MediaInfo, probe
 from services.runtime.settings import SettingsError, env_float, env_int
 
 log = structlog.get_logger(__name__)
@@ -41,6 +51,10 @@ PROVIDER: Final = "veo"
 CLIP_SECONDS: Final = (4, 6, 8)  # the lengths Veo 3 accepts
 FPS: Final = 24
 AUDIO_RATE: Final = 48000
+# Kept after the last voiced moment: the end of a word fades under the speech threshold (a soft "s", a falling
+# vowel) and a listener expects a breath before the next line; much more and the dead air is back.
+TRIM_TAIL_S: Final = 0.4
+MIN_CLIP_S: Final = 1.0  # a trimmed clip is never shorter: a one-word line still gets a moment on screen
 # Operation errors (google.rpc.Code) the provider may not repeat: the clip is generated again, once.
 _RETRYABLE_OPERATION_CODES: Final = {
     4,
@@ -71,6 +85,8 @@ class VeoConfig:
     poll_max_seconds: float = 30.0
     poll_deadline_seconds: float = 600.0
     seed: int | None = None
+    captions: bool = True  # burned into the picture; the words still go to the ad's WebVTT without them
+    trim_silence: bool = True  # cut the dead air after the line
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> VeoConfig:
@@ -94,7 +110,7 @@ class VeoConfig:
             max_clip_seconds=max_seconds,
             person_generation=person,
             negative_prompt=env.get("ADAGENT_VEO_NEGATIVE_PROMPT", _DEFAULT_NEGATIVE),
-            generate_audio=(env.get("ADAGENT_VEO_GENERATE_AUDIO") or "true").lower() not in ("0", "false", "no"),
+            generate_audio=_flag(env, "ADAGENT_VEO_GENERATE_AUDIO"),
             square_source=square,
             resolution=resolution,
             output_gcs_uri=gcs,
@@ -103,7 +119,14 @@ class VeoConfig:
             poll_max_seconds=env_float(env, "ADAGENT_VEO_POLL_MAX_SECONDS", 30.0),
             poll_deadline_seconds=env_float(env, "ADAGENT_VEO_POLL_DEADLINE_SECONDS", 600.0),
             seed=env_int(env, "ADAGENT_VEO_SEED", -1, minimum=0) if env.get("ADAGENT_VEO_SEED", "").strip() else None,
+            captions=_flag(env, "ADAGENT_VEO_CAPTIONS"),
+            trim_silence=_flag(env, "ADAGENT_VEO_TRIM_SILENCE"),
         )
+
+
+def _flag(env: Mapping[str, str], var: str) -> bool:
+    """On unless set to 0, false or no."""
+    return (env.get(var) or "true").strip().lower() not in ("0", "false", "no")
 
 
 Fetch = Callable[[str, Path], Awaitable[Path]]  # a gs:// URI → the object's bytes in a local file in that folder
@@ -155,9 +178,23 @@ class VeoClipRenderer:
             source.write_bytes(raw)
         else:
             raw.replace(source)  # a download of the gs:// clip into this clip's work folder
-        await self._fit(source, out, command)
-        duration = probe(out).duration_s or 0.0
-        return RenderedClip(duration, [])  # Veo gives no word timings, so these clips have no captions
+        info = probe(source)
+        speech = await asyncio.to_thread(speech_in_file, source) if info.audio_codec is not None else None
+        words = estimate_words(command.clip.line, speech) if speech is not None else []
+        cut = _cut_at(speech, info) if self._config.trim_silence else None
+        with TemporaryDirectory(prefix="adagent-veo-") as tmp:
+            captions = None
+            if self._config.captions and words:
+                ass = Path(tmp) / "captions.ass"
+                await asyncio.to_thread(write_ass, words, *frame_size(command.aspect_ratio, command.resolution), ass)
+                captions = ass_filter(ass)
+            await self._fit(source, out, command, info, cut=cut, captions=captions)
+        fitted = probe(out)
+        # The video's length, not the container's: the merger places each clip where the videos before it end.
+        duration = fitted.video_duration_s or fitted.duration_s or 0.0
+        cut_s = None if cut is None else round(cut, 3)
+        log.info("veo.fitted", job_id=job_id, clip=index, source_s=info.duration_s, cut_s=cut_s, words=len(words))
+        return RenderedClip(duration, words)
 
     # -- submit --------------------------------------------------------------------------------------------------
     def request(
@@ -274,9 +311,16 @@ class VeoClipRenderer:
         raise ProviderError(f"Veo returned clip {command.clip.index} with neither bytes nor a URI")
 
     # -- fit to the job's frame ------------------------------------------------------------------------------------
-    async def _fit(self, source: Path, out: Path, command: RenderClip) -> None:
+    async def _fit(
+        self, source: Path, out: Path, command: RenderClip, info: MediaInfo, *, cut: float | None, captions: str | None
+    ) -> None:
+        """One encode: scaled and cropped to the job's frame, captions (an `ass` filter) burnt in last so they are
+        laid out on the final frame, and cut at `cut` seconds when given."""
         width, height = frame_size(command.aspect_ratio, command.resolution)
-        has_audio = probe(source).audio_codec is not None
+        has_audio = info.audio_codec is not None
+        picture = f"scale={width}:{height}:force_original_aspect_ratio=increase,crop={width}:{height},setsar=1"
+        if captions:
+            picture += "," + captions
         args = ["-i", str(source)]
         if not has_audio:
             # Veo 2, or generate_audio off: a silent track, so every clip has the same streams for the merger.
@@ -284,15 +328,29 @@ class VeoClipRenderer:
         args += [
             "-map", "0:v:0",
             "-map", "0:a:0" if has_audio else "1:a:0",
-            "-vf", f"scale={width}:{height}:force_original_aspect_ratio=increase,crop={width}:{height},setsar=1",
+            "-vf", picture,
             "-r", str(FPS),
             "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-pix_fmt", "yuv420p",
             "-c:a", "aac", "-b:a", "192k", "-ar", str(AUDIO_RATE),
             "-shortest",
+            *(["-t", f"{cut:.6f}"] if cut is not None else []),
             "-movflags", "+faststart",
             str(out),
         ]  # fmt: skip
         await run_ffmpeg(*args)
+
+
+def _cut_at(speech: SpeechSpan | None, source: MediaInfo) -> float | None:
+    """Where to end a clip whose speech is `speech`: TRIM_TAIL_S after it, on a frame boundary (so the audio, cut at
+    the same moment, is as long as the video), at least MIN_CLIP_S. None: keep it whole (no speech, or nothing
+    worth a frame to cut)."""
+    length = source.video_duration_s or source.duration_s
+    if speech is None or not length:
+        return None
+    frames = max(math.ceil((speech.end + TRIM_TAIL_S) * FPS), math.ceil(MIN_CLIP_S * FPS))
+    if frames >= math.floor(length * FPS):
+        return None
+    return frames / FPS
 
 
 class _OperationFailed(Exception):

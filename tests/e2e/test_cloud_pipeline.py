@@ -1,9 +1,11 @@
 """The seed's flow with every cloud provider chosen (Gemini, Veo, ElevenLabs, Cloud Storage), through the gateway,
-each real SDK talking to its local fake; the final URL is a V4 signed URL that verifies against the fake's key."""
+each real SDK talking to its local fake; the final URL is a V4 signed URL that verifies against the fake's key, and
+the ad's captions (timed by the Veo renderer from the clips' sound) a signed WebVTT beside it."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -89,7 +91,19 @@ async def test_every_cloud_provider_through_the_gateway(cloud: Cloud, avatar_dat
     await asyncio.to_thread(video.write_bytes, response.content)
     info = probe(video)
     assert (info.video_codec, info.audio_codec, info.width, info.height) == ("h264", "aac", 1280, 720)
+    # The clips back to back, each cut after its line: shorter than the 4/6/8 s clips Veo was asked for
     assert info.duration_s == pytest.approx(sum(c.duration_s for c in clips), abs=0.1)
+    asked = [call.json()["parameters"]["durationSeconds"] for call in cloud.veo.generate_calls]
+    assert info.duration_s is not None and info.duration_s < sum(asked) - n * 0.5
+    # Captions: every clip's words, estimated from its sound, in a WebVTT beside the video
+    assert all(c.words for c in clips)
+    async with httpx.AsyncClient(timeout=30) as client:
+        vtt = await client.get(complete["captions_url"])
+    assert vtt.status_code == 200 and vtt.text.startswith("WEBVTT")
+    cues = re.findall(r"^\d+\n(\d\d):(\d\d):([\d.]+) --> .+\n(.+)$", vtt.text, re.M)
+    assert " ".join(text for *_, text in cues) == " ".join(SCRIPT.split())
+    starts = [int(h) * 3600 + int(m) * 60 + float(sec) for h, m, sec, _ in cues]
+    assert starts == sorted(starts) and starts[-1] < info.duration_s
     # The picture is the avatar Veo was given by its gs:// reference, fitted to the frame (centre crop of 16:9)
     with av.open(str(video)) as container:
         first = next(container.decode(video=0)).to_ndarray(format="rgb24").astype(float)

@@ -4,12 +4,15 @@ It answers like Vertex's documented REST API: the operation name is
 `projects/P/locations/L/publishers/google/models/M/operations/ID`; `done` is absent until the video is ready; the
 response holds `videos[]` with `bytesBase64Encoded` (or `gcsUri` when the request set `storageUri`), plus
 `raiMediaFilteredCount`/`raiMediaFilteredReasons`. The video is real: the request's first frame held for
-`durationSeconds` at the requested aspect ratio and resolution, 24 fps, with a voice-like tone, made by ffmpeg."""
+`durationSeconds` at the requested aspect ratio and resolution, 24 fps, made by ffmpeg. Its sound is like Veo's: a
+voice-like tone for as long as the quoted line in the prompt takes to say (WORDS_PER_SECOND, a short silence at each
+comma and full stop), starting a moment in, then silence to the end of the clip, which is longer than the line."""
 
 from __future__ import annotations
 
 import base64
 import itertools
+import re
 import subprocess
 import tempfile
 from collections.abc import Callable
@@ -24,6 +27,12 @@ from tests.fakes.server import FakeServer, Request, Response, google_error
 _MODEL_PATH = (
     r"/v1beta1/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/publishers/google/models/(?P<model>[^/:]+)"
 )
+# A brisk ad read; with the gaps below, about what Veo 3 speaks a line at.
+WORDS_PER_SECOND = 2.6
+SPEECH_START_S = 0.3  # Veo's speakers take a moment before the first word
+CLAUSE_GAP_S = 0.25
+SENTENCE_GAP_S = 0.4
+_QUOTED = re.compile(r'"([^"\n]+)"')
 _SIZES = {
     ("16:9", "720p"): (1280, 720),
     ("9:16", "720p"): (720, 1280),
@@ -133,7 +142,14 @@ class FakeVeo(FakeServer):
             first_frame = behaviour.read_gcs(image["gcsUri"])
         else:
             first_frame = None
-        video = make_clip(first_frame, size, int(params["durationSeconds"]), bool(params.get("generateAudio")))
+        quoted = _QUOTED.findall(instance["prompt"])
+        video = make_clip(
+            first_frame,
+            size,
+            int(params["durationSeconds"]),
+            bool(params.get("generateAudio")),
+            line=quoted[-1] if quoted else None,
+        )
         entry: dict[str, Any] = {"mimeType": "video/mp4"}
         storage_uri = params.get("storageUri")
         if storage_uri:
@@ -152,8 +168,34 @@ class FakeVeo(FakeServer):
         }
 
 
-def make_clip(image: bytes | None, size: tuple[int, int], seconds: int, audio: bool) -> bytes:
-    """The first frame held still, fitted to `size`, 24 fps H.264, with a tone that rises and falls like speech."""
+def speech_segments(line: str, seconds: float) -> list[tuple[float, float]]:
+    """When the fake's voice sounds while saying `line` in a clip of `seconds`: a stretch per clause, a gap at each
+    comma or full stop, from SPEECH_START_S on, never past the clip's end."""
+    segments: list[tuple[float, float]] = []
+    at = SPEECH_START_S
+    for clause in re.findall(r"[^,;:.!?]+[,;:.!?]*", line):
+        words = len(clause.split())
+        if not words:
+            continue
+        end = min(at + words / WORDS_PER_SECOND, seconds)
+        if end > at:
+            segments.append((round(at, 3), round(end, 3)))
+        at = end + (SENTENCE_GAP_S if clause.rstrip()[-1] in ".!?" else CLAUSE_GAP_S)
+    return segments
+
+
+def _voice(line: str | None, seconds: float) -> str:
+    """The lavfi source of the clip's sound: a tone that rises and falls like speech, during the line only."""
+    level = "0.3+0.25*sin(2*PI*3*t)"
+    if line is not None:
+        during = "+".join(f"between(t,{a},{b})" for a, b in speech_segments(line, seconds)) or "0"
+        level = f"if({during},{level},0)"
+    return f"sine=f=220:r=48000,volume='{level}':eval=frame"
+
+
+def make_clip(image: bytes | None, size: tuple[int, int], seconds: int, audio: bool, line: str | None = None) -> bytes:
+    """The first frame held still, fitted to `size`, 24 fps H.264; with `audio`, a voice-like tone while `line` is
+    said (the whole clip when there is no line), silence after it."""
     width, height = size
     with tempfile.TemporaryDirectory() as tmp:
         frame = Path(tmp) / "frame"
@@ -162,9 +204,7 @@ def make_clip(image: bytes | None, size: tuple[int, int], seconds: int, audio: b
             video_in = ["-loop", "1", "-framerate", "24", "-i", str(frame)]
         else:  # a gcsUri first frame and no bucket to read it from: a plain frame
             video_in = ["-f", "lavfi", "-i", f"color=c=0x406080:s={width}x{height}:r=24"]
-        audio_in = (
-            ["-f", "lavfi", "-i", "sine=f=220:r=48000,volume='0.3+0.25*sin(2*PI*3*t)':eval=frame"] if audio else []
-        )
+        audio_in = ["-f", "lavfi", "-i", _voice(line, seconds)] if audio else []
         out = Path(tmp) / "clip.mp4"
         cmd = [
             ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *video_in, *audio_in,

@@ -1,12 +1,19 @@
-"""The Veo renderer through the real google-genai SDK (Vertex mode) against a fake Vertex AI that counts calls."""
+"""The Veo renderer through the real google-genai SDK (Vertex mode) against a fake Vertex AI that counts calls.
+
+The fake speaks the quoted line for about as long as it takes to say, then is silent to the end of the clip (as Veo
+does with a line shorter than the clip), so the files the renderer writes show the cut and the estimated words."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 from collections.abc import AsyncIterator, Iterator
+from itertools import pairwise
 from pathlib import Path
 
+import av
+import numpy as np
+import numpy.typing as npt
 import pytest
 from google import genai
 from google.genai import types
@@ -14,19 +21,49 @@ from google.oauth2 import service_account
 
 from contracts.commands import RenderClip
 from contracts.events import ClipGenerationSubmitted, ClipPlan, ClipRendered, JobFailed, JobRequested, event_id
+from services.renderer.captions import SAFE_MARGIN
 from services.renderer.handler import handle_render_clip
 from services.renderer.operation_log import HistoryOperationLog
 from services.renderer.rate_limit import RateLimit
-from services.renderer.veo import ProviderError, VeoClipRenderer, VeoConfig
+from services.renderer.veo import TRIM_TAIL_S, ProviderError, VeoClipRenderer, VeoConfig
+from services.renderer.word_timing import script_words
 from services.runtime.context import Runtime, open_runtime
 from services.runtime.errors import TransientError
-from services.runtime.media_probe import probe
+from services.runtime.media_probe import decode_audio, probe
 from services.runtime.settings import SettingsError, load_settings
 from tests.fakes.server import google_error
-from tests.fakes.veo import FakeVeo
+from tests.fakes.veo import FakeVeo, speech_segments
 
 AVATAR = Path(__file__).resolve().parents[2] / "examples" / "avatar.jpg"
 LINE = "Meet Glow, the overnight serum that works while you sleep."
+# How far the speech found in the audio may lie from where the fake spoke: a 10 ms analysis window or two, and the
+# AAC encoder's smearing of the fake's hard on/off edges.
+EDGE_S = 0.05
+
+
+def trimmed_length(veo_seconds: int) -> float:
+    """How long a clip of LINE should come out: the fake's speech, then the tail the renderer keeps."""
+    return speech_segments(LINE, veo_seconds)[-1][1] + TRIM_TAIL_S
+
+
+def voiced_edges(path: Path) -> tuple[float, float]:
+    """When a file's sound starts and stops, read independently of the renderer: the first and last 10 ms with an
+    RMS over 0.01 (the fake's voice never dips under 0.03; its silence decodes to about zero)."""
+    rate = 16000
+    samples = decode_audio(path, rate)
+    frames = len(samples) // 160
+    rms = np.sqrt(np.mean(np.square(samples[: frames * 160].reshape(frames, 160)), axis=1))
+    loud = np.flatnonzero(rms > 0.01)
+    return loud[0] * 0.01, (loud[-1] + 1) * 0.01
+
+
+def frame_at(path: Path, seconds: float) -> npt.NDArray[np.int16]:
+    """The first picture shown at or after `seconds`, as RGB."""
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            if frame.time is not None and frame.time >= seconds - 1e-6:
+                return frame.to_ndarray(format="rgb24").astype(np.int16)
+    raise AssertionError(f"{path} has no picture at {seconds} s")
 
 
 @pytest.fixture
@@ -145,7 +182,7 @@ async def test_renders_a_clip_by_polling_the_long_running_operation(fake: FakeVe
     assert (info.width, info.height, info.video_codec, info.audio_codec) == (1280, 720, "h264", "aac")
     assert info.audio_sample_rate == 48000
     assert info.fps == pytest.approx(24, abs=0.01)
-    assert result.duration == pytest.approx(6.0, abs=0.1)
+    assert result.duration == pytest.approx(trimmed_length(6), abs=EDGE_S + 1 / 24)  # Veo's 6 s, less the dead air
     history = await rt.history("ad_veo")
     [submitted] = history.all(ClipGenerationSubmitted)
     assert submitted.operation_name in fake.operations
@@ -250,7 +287,7 @@ async def test_a_restarted_renderer_resumes_polling_without_a_second_generate_ca
     history = await rt.history("ad_veo")
     [submitted] = history.all(ClipGenerationSubmitted)
     [rendered] = history.all(ClipRendered)
-    assert rendered.duration_s == pytest.approx(6.0, abs=0.1)
+    assert rendered.duration_s == pytest.approx(trimmed_length(6), abs=EDGE_S + 1 / 24)
     polled = {r.json()["operationName"] for r in fake.poll_calls}
     assert polled == {submitted.operation_name}
 
@@ -297,6 +334,90 @@ async def test_clips_written_to_cloud_storage_are_fetched_from_there(
     assert probe(out).width == 1280
 
 
+async def test_the_dead_air_after_a_short_line_is_cut(fake: FakeVeo, rt: Runtime, tmp_path: Path) -> None:
+    await requested(rt)
+    out = tmp_path / "c.mp4"
+    result = await renderer(fake, tmp_path, rt, Sleeps()).render(command(est=7.0), AVATAR, out)
+    assert fake.generate_calls[0].json()["parameters"]["durationSeconds"] == 8
+    info = probe(out)
+    assert info.video_duration_s is not None and info.audio_duration_s is not None
+    # About 4.8 s of the 8 s Veo made: the speech, then a short tail
+    assert info.video_duration_s == pytest.approx(trimmed_length(8), abs=EDGE_S + 1 / 24)
+    assert info.audio_duration_s == pytest.approx(info.video_duration_s, abs=0.025)  # cut at the same moment
+    assert result.duration == pytest.approx(info.video_duration_s, abs=1e-3)
+    # The start is untouched and no speech is lost at the end
+    spoken = speech_segments(LINE, 8)
+    start, end = voiced_edges(out)
+    assert start == pytest.approx(spoken[0][0], abs=EDGE_S)
+    assert end == pytest.approx(spoken[-1][1], abs=EDGE_S)
+    assert info.video_duration_s - end == pytest.approx(TRIM_TAIL_S, abs=EDGE_S + 1 / 24)
+
+
+async def test_the_clip_comes_with_the_lines_words_timed_over_its_speech(
+    fake: FakeVeo, rt: Runtime, tmp_path: Path
+) -> None:
+    await requested(rt)
+    result = await renderer(fake, tmp_path, rt, Sleeps()).render(command(est=7.0), AVATAR, tmp_path / "c.mp4")
+    words = result.words
+    assert [w.word for w in words] == script_words(LINE)  # as a local clip would have them
+    assert all(w.start < w.end for w in words)
+    assert all(a.end <= b.start for a, b in pairwise(words))
+    (said_from, paused_at), (resumed_at, said_until) = speech_segments(LINE, 8)  # "Meet Glow," | "the … sleep."
+    assert words[0].start == pytest.approx(said_from, abs=EDGE_S)
+    assert words[-1].end == pytest.approx(said_until, abs=EDGE_S)
+    # The comma is where the voice paused: "Glow," ends as the pause begins and "the" starts as it ends
+    assert words[1].end == pytest.approx(paused_at, abs=EDGE_S)
+    assert words[2].start == pytest.approx(resumed_at, abs=EDGE_S)
+    # A long word is given longer than a short one
+    overnight, that = words[3], words[5]
+    assert overnight.end - overnight.start > 2 * (that.end - that.start)
+
+
+async def test_captions_are_burned_in_unless_switched_off(fake: FakeVeo, rt: Runtime, tmp_path: Path) -> None:
+    await requested(rt)
+    on, off = tmp_path / "on.mp4", tmp_path / "off.mp4"
+    result = await renderer(fake, tmp_path, rt, Sleeps()).render(command(), AVATAR, on)
+    switched_off = VeoConfig.from_env({"ADAGENT_VEO_CAPTIONS": "false"}).captions
+    assert switched_off is False
+    plain = await renderer(fake, tmp_path, rt, Sleeps(), captions=switched_off).render(command(), AVATAR, off)
+    assert plain.words == result.words  # still there for the ad's WebVTT
+
+    overnight = result.words[3]
+    at = (overnight.start + overnight.end) / 2
+    captioned, bare = frame_at(on, at), frame_at(off, at)
+    height, width = captioned.shape[:2]
+    ys, xs = np.nonzero(np.abs(captioned - bare).max(axis=2) > 60)
+    assert ys.size > 2000  # text, not encoder noise
+    # Where the local renderer puts them: the lower third, inside the title-safe area
+    assert ys.min() > height * 2 / 3 and ys.max() < height * (1 - SAFE_MARGIN)
+    assert xs.min() >= width * SAFE_MARGIN and xs.max() < width * (1 - SAFE_MARGIN)
+    # The word being said is lit in yellow
+    r, g, b = captioned[..., 0], captioned[..., 1], captioned[..., 2]
+    assert ((r > 200) & (g > 170) & (b < 80))[height * 2 // 3 :].sum() > 200
+    # Nothing before the first word: the first frame is the avatar, as Veo made it
+    assert np.abs(frame_at(on, 0.0) - frame_at(off, 0.0)).max() < 40
+
+
+async def test_a_clip_without_speech_is_neither_cut_nor_captioned(fake: FakeVeo, rt: Runtime, tmp_path: Path) -> None:
+    await requested(rt)
+    out = tmp_path / "c.mp4"
+    result = await renderer(fake, tmp_path, rt, Sleeps(), generate_audio=False).render(command(est=7.0), AVATAR, out)
+    assert fake.generate_calls[0].json()["parameters"]["generateAudio"] is False
+    assert result.words == []
+    assert result.duration == pytest.approx(8.0, abs=1e-3)
+    info = probe(out)
+    assert info.audio_codec == "aac" and info.video_duration_s == pytest.approx(8.0, abs=1e-3)
+
+
+async def test_the_cut_can_be_switched_off(fake: FakeVeo, rt: Runtime, tmp_path: Path) -> None:
+    await requested(rt)
+    assert VeoConfig.from_env({"ADAGENT_VEO_TRIM_SILENCE": "no"}).trim_silence is False
+    r = renderer(fake, tmp_path, rt, Sleeps(), trim_silence=False)
+    result = await r.render(command(est=7.0), AVATAR, tmp_path / "c.mp4")
+    assert result.duration == pytest.approx(8.0, abs=1e-3)
+    assert [w.word for w in result.words] == script_words(LINE)
+
+
 async def test_an_api_key_client_is_refused_with_a_reason(tmp_path: Path, rt: Runtime) -> None:
     client = genai.Client(api_key="AIza-not-a-real-key")
     with pytest.raises(SettingsError, match="Veo needs a Vertex AI client"):
@@ -317,6 +438,9 @@ def test_configuration_from_the_environment() -> None:
         "cartoon",
         4,
     )
+    assert (config.captions, config.trim_silence) == (True, True)  # on unless switched off
+    off = VeoConfig.from_env({"ADAGENT_VEO_CAPTIONS": "0", "ADAGENT_VEO_TRIM_SILENCE": "False"})
+    assert (off.captions, off.trim_silence) == (False, False)
     for env, message in [
         ({"ADAGENT_VEO_MAX_CLIP_SECONDS": "5"}, "ADAGENT_VEO_MAX_CLIP_SECONDS must be one of 4, 6 or 8"),
         ({"ADAGENT_VEO_REQUESTS_PER_MINUTE": "0"}, "ADAGENT_VEO_REQUESTS_PER_MINUTE must be more than 0"),
