@@ -18,16 +18,15 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def build_vtt(clips: Sequence[tuple[float, Sequence[WordTiming]]]) -> str:
-    """A WebVTT file from each clip's start in the merged video (seconds) and its words (timed from the clip's
-    start). Phrases never cross a clip boundary, and a clip's last phrase goes when the next clip starts."""
+def build_vtt(clips: Sequence[tuple[float, float, Sequence[WordTiming]]]) -> str:
+    """A WebVTT file from each clip's start in the merged video and its length (seconds), and its words (timed from
+    the clip's start). Phrases never cross a clip boundary: a clip's last phrase goes when the clip ends, so the
+    ad's last cue ends with the ad."""
     out = ["WEBVTT", ""]
     number = 0
-    for i, (offset, words) in enumerate(clips):
-        next_offset = clips[i + 1][0] if i + 1 < len(clips) else None
+    for offset, length, words in clips:
         phrases = group_phrases(words)
-        until = None if next_offset is None else next_offset - offset
-        for phrase, (start, end) in zip(phrases, phrase_windows(phrases, until), strict=True):
+        for phrase, (start, end) in zip(phrases, phrase_windows(phrases, length), strict=True):
             if end <= start:
                 continue
             number += 1

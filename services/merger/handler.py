@@ -105,5 +105,5 @@ async def _store_captions(rt: Runtime, job_id: str, clips: list[ClipRendered]) -
     for clip in clips:
         offsets.append(at)
         at += clip.duration_s
-    vtt = build_vtt([(offset, clip.words) for offset, clip in zip(offsets, clips, strict=True)])
+    vtt = build_vtt([(offset, clip.duration_s, clip.words) for offset, clip in zip(offsets, clips, strict=True)])
     return await rt.storage.put_bytes(f"jobs/{job_id}/captions.vtt", vtt.encode("utf-8"), "text/vtt")

@@ -202,16 +202,14 @@ def test_vtt_cues_are_the_phrases_at_their_words_times() -> None:
     first = _timed("Meet Brightly, the lamp that wakes you gently every single morning.", 0.3, start=0.1)
     second = _timed("Try it tonight. Sleep better & wake <happier>.", 0.25, start=0.05)
     offset = round(first[-1].end + 0.4, 3)
-    vtt = build_vtt([(0.0, first), (offset, second)])
+    second_length = round(second[-1].end + 0.3, 3)  # shorter than the last phrase's hold: the ad ends first
+    vtt = build_vtt([(0.0, offset, first), (offset, second_length, second)])
     assert vtt.startswith("WEBVTT\n\n")
     cues = [(_seconds(*m.groups()[1:5]), _seconds(*m.groups()[5:9]), m.group(10)) for m in _CUE.finditer(vtt)]
     expected = []
-    for start, words in ((0.0, first), (offset, second)):
+    for start, length, words in ((0.0, offset, first), (offset, second_length, second)):
         phrases = group_phrases(words)
-        until = offset if start == 0.0 else None
-        for phrase, (_, b) in zip(
-            phrases, phrase_windows(phrases, None if until is None else until - start), strict=True
-        ):
+        for phrase, (_, b) in zip(phrases, phrase_windows(phrases, length), strict=True):
             expected.append((round(start + phrase[0].start, 3), round(start + b, 3), phrase))
     assert len(cues) == len(expected) >= 4
     for (start, end, text), (want_start, want_end, phrase) in zip(cues, expected, strict=True):
@@ -221,6 +219,7 @@ def test_vtt_cues_are_the_phrases_at_their_words_times() -> None:
         assert text == " ".join(w.word for w in phrase).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     assert all(a[1] <= b[0] for a, b in itertools.pairwise(cues))  # one cue at a time
     assert max(end for start, end, _ in cues if start < offset) <= offset  # a clip's cues end with the clip
+    assert cues[-1][1] == pytest.approx(offset + second_length, abs=1e-3)  # and the ad's last cue with the ad
 
 
 # --- the gateway and the whole pipeline ------------------------------------------------------------------------
