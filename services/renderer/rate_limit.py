@@ -2,14 +2,28 @@
 
 Vertex AI meters Veo by requests per minute per project (10 for veo-3.x): concurrent clips must queue for a slot
 rather than each meeting a 429. Slots are spaced evenly (60 / rpm seconds apart) instead of allowing bursts, because
-the provider's quota is a sliding window and a burst of ten at once is what trips it. With several renderer
-processes, give each its share (ADAGENT_VEO_REQUESTS_PER_MINUTE = project quota / processes)."""
+the provider's quota is a sliding window and a burst of ten at once is what trips it. This one is for a single
+process (the embedded default); renderer processes of the distributed mode share theirs through PostgreSQL
+(`shared_rate_limit`)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+
+class RequestRate(Protocol):
+    """Slots for requests to one provider quota, spaced evenly, in arrival order."""
+
+    async def acquire(self) -> None:
+        """Wait for the next free slot."""
+        ...
+
+    async def back_off(self, seconds: float) -> None:
+        """The provider said slow down: hold every caller back for at least `seconds`."""
+        ...
 
 
 class RateLimit:
@@ -37,6 +51,5 @@ class RateLimit:
         if wait > 0:
             await self._sleep(wait)
 
-    def back_off(self, seconds: float) -> None:
-        """The provider said slow down: hold every caller back for at least `seconds`."""
+    async def back_off(self, seconds: float) -> None:
         self._next = max(self._next, self._clock() + seconds)

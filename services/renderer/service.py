@@ -22,6 +22,8 @@ def make_renderer(rt: Runtime, env: Mapping[str, str] | None = None) -> ClipRend
     """The provider ADAGENT_RENDERER names; a cloud one checks its credentials here, at start."""
     if rt.settings.renderer == "veo":
         from services.renderer.operation_log import HistoryOperationLog
+        from services.renderer.rate_limit import RateLimit, RequestRate
+        from services.renderer.shared_rate_limit import SharedRateLimit
         from services.renderer.veo import VeoClipRenderer, VeoConfig
         from services.runtime.google_client import GoogleClientConfig, make_client
 
@@ -31,7 +33,15 @@ def make_renderer(rt: Runtime, env: Mapping[str, str] | None = None) -> ClipRend
             raise SettingsError("ADAGENT_VEO_OUTPUT_GCS_URI needs ADAGENT_STORAGE=gcs to read the clips back")
         client = make_client(GoogleClientConfig.from_env(env, vertex_required=True, needed_by="ADAGENT_RENDERER=veo"))
         rt.closers.append(client.aio.aclose)
-        return VeoClipRenderer(config, client, HistoryOperationLog(rt), rt.storage.fetch)
+        limit: RequestRate = RateLimit(config.requests_per_minute)
+        if rt.settings.store == "postgres":
+            # Renderer processes of the distributed mode draw on one project quota: they share one limit.
+            shared = SharedRateLimit(
+                rt.settings.database_url, rt.settings.database_schema, f"veo:{config.model}", config.requests_per_minute
+            )
+            rt.closers.append(shared.close)
+            limit = shared
+        return VeoClipRenderer(config, client, HistoryOperationLog(rt), rt.storage.fetch, rate_limit=limit)
     return LocalClipRenderer(voice_from_request=rt.settings.voice == "local")
 
 

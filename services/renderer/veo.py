@@ -35,7 +35,7 @@ from contracts.formats import frame_size
 from services.renderer.captions import ass_filter, write_ass
 from services.renderer.operation_log import OperationLog
 from services.renderer.port import RenderedClip
-from services.renderer.rate_limit import RateLimit
+from services.renderer.rate_limit import RateLimit, RequestRate
 from services.renderer.speech_span import SpeechSpan, speech_in_file
 from services.renderer.word_estimate import estimate_words
 from services.runtime.errors import ProviderError, TransientError
@@ -140,7 +140,7 @@ class VeoClipRenderer:
         operations: OperationLog,
         fetch: Fetch,
         *,
-        rate_limit: RateLimit | None = None,
+        rate_limit: RequestRate | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         if not getattr(client, "vertexai", False):
@@ -251,7 +251,7 @@ class VeoClipRenderer:
                     raise _explain(exc, command.clip.index) from None
                 delay = _backoff(attempt)
                 if exc.code == 429:
-                    self._limit.back_off(delay)  # the quota is shared: every clip in this process waits
+                    await self._limit.back_off(delay)  # the quota is shared: every clip waits
                 log.warning("veo.submit_retry", clip=command.clip.index, status=exc.code, delay=round(delay, 1))
                 await self._sleep(delay)
                 continue

@@ -462,6 +462,57 @@ async def test_the_rate_limit_spaces_requests_evenly() -> None:
         await limit.acquire()
     assert waits == [2.0, 4.0]
     now[0] = 10.0
-    limit.back_off(5.0)
+    await limit.back_off(5.0)
     await limit.acquire()
     assert waits[-1] == 5.0
+
+
+@pytest.mark.postgres
+async def test_renderer_processes_share_one_rate_limit(fake: FakeVeo, rt: Runtime, tmp_path: Path) -> None:
+    from services.renderer.shared_rate_limit import SharedRateLimit
+    from services.runtime.store.postgres import drop_schema
+    from tests.brokers import DATABASE_URL, fresh_namespace
+
+    schema = fresh_namespace("rate")
+    per_minute = 200  # a slot every 0.3 s for the whole project
+    limits = [SharedRateLimit(DATABASE_URL, schema, "veo:test", per_minute) for _ in range(2)]
+    fake.behaviour.polls_until_done = 0
+    # Two renderers as two processes would hold them: their own client and their own limit object.
+    renderers = [
+        VeoClipRenderer(
+            VeoConfig(),
+            vertex_client(fake, tmp_path),
+            HistoryOperationLog(rt),
+            rt.storage.fetch,
+            rate_limit=limit,
+            sleep=Sleeps(),
+        )
+        for i, limit in enumerate(limits)
+    ]
+    try:
+        jobs = [f"ad_rate{i}" for i in range(4)]
+        for job in jobs:
+            await requested(rt, job)
+        outs = [tmp_path / f"clip{i}" / "clip.mp4" for i in range(4)]
+        for out in outs:
+            out.parent.mkdir()
+        await asyncio.gather(
+            *(
+                renderers[i % 2].render(command(job), AVATAR, out)
+                for i, (job, out) in enumerate(zip(jobs, outs, strict=True))
+            )
+        )
+        arrivals = sorted(call.at for call in fake.generate_calls)
+        assert len(arrivals) == 4
+        gaps = [b - a for a, b in pairwise(arrivals)]
+        assert min(gaps) >= 60 / per_minute - 0.05, gaps
+
+        # A 429 met by one process holds back the other.
+        await limits[0].back_off(1.0)
+        started = asyncio.get_running_loop().time()
+        await limits[1].acquire()
+        assert asyncio.get_running_loop().time() - started >= 0.95
+    finally:
+        for limit in limits:
+            await limit.close()
+        await drop_schema(DATABASE_URL, schema)

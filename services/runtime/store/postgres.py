@@ -18,13 +18,13 @@ _view_decoder = msgspec.json.Decoder(JobView)
 _PROVISIONED = "events_by_time"  # the DDL's last index: present only once the whole DDL has run
 
 
-def _quote_ident(name: str) -> str:
+def quote_ident(name: str) -> str:
     # Schema names come from configuration and tests generate them; quoting keeps any name valid and inert.
     return '"' + name.replace('"', '""') + '"'
 
 
 def _ddl(schema: str) -> list[str]:
-    s = _quote_ident(schema)
+    s = quote_ident(schema)
     return [
         # data is bytea so the codec's JSON is kept byte for byte: jsonb would reject \u0000 in user text.
         # recorded_at comes from the database clock so events from different hosts share one clock.
@@ -88,7 +88,7 @@ class PostgresEventStore:
         self._schema = schema
         self._pool_size = pool_size
         self._pool: asyncpg.Pool | None = None
-        table = f"{_quote_ident(schema)}.events"
+        table = f"{quote_ident(schema)}.events"
         self._sql_lock = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
         # ON CONFLICT waits for a concurrent insert of the same event id (possible under another job's lock) to
         # commit, so a lost race becomes "no row returned" instead of an aborted transaction.
@@ -98,7 +98,7 @@ class PostgresEventStore:
             " ON CONFLICT (event_id) DO NOTHING"
             " RETURNING seq, recorded_at, position"
         )
-        jobs = f"{_quote_ident(schema)}.jobs"
+        jobs = f"{quote_ident(schema)}.jobs"
         self._sql_view_for_update = f"SELECT view FROM {jobs} WHERE job_id = $1 FOR UPDATE"
         self._sql_view_insert = (
             f"INSERT INTO {jobs} (job_id, owner, status, priority_rank, position, idempotency_key, view)"
@@ -116,7 +116,7 @@ class PostgresEventStore:
         self._sql_by_key = f"SELECT view FROM {jobs} WHERE owner = $1 AND idempotency_key = $2"
         self._sql_by_event_id = f"SELECT seq, recorded_at, data FROM {table} WHERE event_id = $1"
         self._sql_history = f"SELECT seq, recorded_at, data FROM {table} WHERE job_id = $1 AND seq > $2 ORDER BY seq"
-        self._sql_job_ids = f"SELECT job_id FROM {_quote_ident(schema)}.jobs ORDER BY position DESC LIMIT $1"
+        self._sql_job_ids = f"SELECT job_id FROM {quote_ident(schema)}.jobs ORDER BY position DESC LIMIT $1"
         self._sql_active_since = f"SELECT DISTINCT job_id FROM {table} WHERE recorded_at >= $1"
 
     def _lock_key(self, what: str) -> str:
@@ -135,14 +135,14 @@ class PostgresEventStore:
                 # The DDL's last index is created in this one transaction, so its presence means setup is complete;
                 # skipping the DDL then lets a role without CREATE rights open an already provisioned store.
                 provisioned = await conn.fetchval(
-                    "SELECT to_regclass($1) IS NOT NULL", f"{_quote_ident(self._schema)}.{_PROVISIONED}"
+                    "SELECT to_regclass($1) IS NOT NULL", f"{quote_ident(self._schema)}.{_PROVISIONED}"
                 )
                 if not provisioned:
                     has_schema = await conn.fetchval(
                         "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", self._schema
                     )
                     if not has_schema:
-                        await conn.execute(f"CREATE SCHEMA {_quote_ident(self._schema)}")
+                        await conn.execute(f"CREATE SCHEMA {quote_ident(self._schema)}")
                     for statement in _ddl(self._schema):
                         await conn.execute(statement)
         except BaseException:
@@ -254,6 +254,6 @@ async def drop_schema(dsn: str, schema: str) -> None:
     """Drop the schema and everything in it (the append-only trigger does not stop DROP)."""
     conn: asyncpg.Connection = await asyncpg.connect(dsn)
     try:
-        await conn.execute(f"DROP SCHEMA IF EXISTS {_quote_ident(schema)} CASCADE")
+        await conn.execute(f"DROP SCHEMA IF EXISTS {quote_ident(schema)} CASCADE")
     finally:
         await conn.close()
