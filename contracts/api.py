@@ -26,7 +26,8 @@ class JobState(msgspec.Struct, kw_only=True):
     created_at: float
     updated_at: float
     queue_position: int | None = None
-    final_video_url: str | None = None
+    final_video_url: str | None = None  # signed afresh at each read: valid for the URL lifetime from now
+    captions_url: str | None = None
     error: str | None = None
     events_url: str | None = None
 

@@ -113,9 +113,10 @@ class FinalizationStarted(Event, frozen=True, kw_only=True):
 
 class JobCompleted(Event, frozen=True, kw_only=True):
     final_ref: str
-    final_video_url: str
+    final_video_url: str  # signed when the job completed; readers sign `final_ref` afresh (see gateway.fresh_links)
     duration_s: float
     captions_url: str | None = None
+    captions_ref: str | None = None  # absent from jobs completed before it was recorded
 
 
 class JobFailed(Event, frozen=True, kw_only=True):

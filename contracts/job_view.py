@@ -46,6 +46,9 @@ class JobView(msgspec.Struct, kw_only=True):
     created_at: float = 0.0
     updated_at: float = 0.0
     final_video_url: str | None = None
+    final_ref: str | None = None
+    captions_url: str | None = None
+    captions_ref: str | None = None
     error: str | None = None
     aspect_ratio: str = "16:9"
     resolution: str = "720p"
@@ -107,6 +110,7 @@ def apply(view: JobView | None, event: AnyEvent, seq: int, at: float) -> JobView
         view.step, view.progress = 5, 95
     elif isinstance(event, JobCompleted):
         view.status, view.progress, view.final_video_url = "completed", 100, event.final_video_url
+        view.final_ref, view.captions_url, view.captions_ref = event.final_ref, event.captions_url, event.captions_ref
     elif isinstance(event, JobFailed):
         view.status, view.error = "failed", event.message
     elif isinstance(event, JobCancelled):

@@ -8,13 +8,15 @@ from collections.abc import AsyncIterator
 from litestar.response import ServerSentEventMessage
 
 from contracts.sse import SseProjection
+from services.gateway.fresh_links import with_fresh_links
 from services.gateway.journal import Journal
+from services.runtime.context import Runtime
 
 RETRY_MS = 3000
 
 
 async def sse_messages(
-    journal: Journal, job_id: str, *, last_event_id: int = 0, keepalive_seconds: float | None = None
+    rt: Runtime, journal: Journal, job_id: str, *, last_event_id: int = 0, keepalive_seconds: float | None = None
 ) -> AsyncIterator[ServerSentEventMessage]:
     # The projection folds the whole history (clip numbering depends on it); only what follows
     # `last_event_id` is sent.
@@ -27,6 +29,7 @@ async def sse_messages(
         sse = projection.apply(recorded)
         if sse is None or sse.id <= last_event_id:
             continue
+        sse = await with_fresh_links(rt, sse, recorded)
         yield ServerSentEventMessage(
             event=sse.event,
             id=sse.id,

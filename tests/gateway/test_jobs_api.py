@@ -53,7 +53,8 @@ async def test_create_answers_202_then_the_job_runs_to_completion(server: Server
         assert [m.event for m in events][-1] == "complete"
         state = (await client.get(created["status_url"])).json()
         assert state["status"] == "completed" and state["progress"] == 100
-        assert state["final_video_url"] == events[-1].json()["final_video_url"]
+        # The same video; each read signs its own link (see test_links_are_signed_afresh_at_each_read).
+        assert state["final_video_url"].split("?")[0] == events[-1].json()["final_video_url"].split("?")[0]
         assert state["clips_done"] == state["total_clips"] >= 1
         listed = (await client.get("/api/ad-agent/jobs")).json()
         assert listed["jobs"][0]["job_id"] == job_id
@@ -320,3 +321,25 @@ async def test_quiet_streams_get_keep_alive_comments(tmp_path: Path, avatar_data
                     if line.startswith("event: complete"):
                         break
             assert comments >= 2
+
+
+async def test_links_are_signed_afresh_at_each_read(tmp_path: Path, avatar_data_uri: str) -> None:
+    """A link expires; the job does not: a client that comes back later gets links that work, from every read."""
+    async for server in start_server(tmp_path / "home", url_ttl_seconds=2):
+        async with client_for(server.url, server.token) as client:
+            created = (await client.post("/api/ad-agent/create", json=body(avatar_data_uri))).json()
+            first = (await read_events(client, created["events_url"]))[-1].json()
+            assert (await client.get(first["final_video_url"])).status_code == 200
+            await asyncio.sleep(3)  # past the 2 s lifetime of every link signed so far
+            assert (await client.get(first["final_video_url"])).status_code == 403
+            assert (await client.get(first["captions_url"])).status_code == 403
+
+            state = (await client.get(created["status_url"])).json()
+            replayed = (await read_events(client, created["events_url"]))[-1].json()
+            listed = (await client.get("/api/ad-agent/jobs")).json()["jobs"][0]
+            for read in (state, replayed, listed):
+                video = await client.get(read["final_video_url"])
+                assert video.status_code == 200 and video.headers["content-type"] == "video/mp4"
+                captions = await client.get(read["captions_url"])
+                assert captions.status_code == 200 and captions.text.startswith("WEBVTT")
+                assert read["final_video_url"].split("?")[0] == first["final_video_url"].split("?")[0]

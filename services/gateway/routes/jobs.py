@@ -21,6 +21,7 @@ from contracts.job_view import JobView
 from contracts.sse import SseProjection
 from services.gateway.auth import current_user_or_stream_token
 from services.gateway.errors import RequestError
+from services.gateway.fresh_links import fresh_links, with_fresh_links
 from services.gateway.jobs import QueueFull, cancel_job, create_job
 from services.gateway.openapi import (
     BEARER_ONLY,
@@ -72,6 +73,9 @@ def _events_url(state: State, job_id: str, user: str) -> str:
 
 async def _state(state: State, job: JobView, user: str) -> JobState:
     rt: Runtime = state.runtime
+    video, captions = job.final_video_url, job.captions_url
+    if job.final_ref is not None and video is not None:
+        video, captions = await fresh_links(rt, job.final_ref, video, job.captions_ref, captions)
     return JobState(
         job_id=job.job_id,
         status=job.status,
@@ -83,7 +87,8 @@ async def _state(state: State, job: JobView, user: str) -> JobState:
         created_at=job.created_at,
         updated_at=job.updated_at,
         queue_position=await queue_position(rt, job.job_id) if job.status == "queued" else None,
-        final_video_url=job.final_video_url,
+        final_video_url=video,
+        captions_url=captions,
         error=job.error,
         events_url=_events_url(state, job.job_id, user),
     )
@@ -313,7 +318,7 @@ async def job_events(
     if job.finished and after >= (job.terminal_seq or 0):
         # The client has everything: 204 tells a browser's EventSource not to reconnect.
         return Response(None, status_code=204)
-    return ServerSentEvent(sse_messages(state.journal, job_id, last_event_id=after), headers=SSE_HEADERS)
+    return ServerSentEvent(sse_messages(state.runtime, state.journal, job_id, last_event_id=after), headers=SSE_HEADERS)
 
 
 @websocket(f"{BASE}/jobs/{{job_id:str}}/ws", dependencies={"user": Provide(current_user_or_stream_token)})
@@ -336,6 +341,7 @@ async def job_socket(socket: WebSocket[Any, Any, Any], user: NamedDependency[str
             sse = projection.apply(recorded)
             if sse is None or sse.id <= after:
                 continue
+            sse = await with_fresh_links(state.runtime, sse, recorded)
             await socket.send_json({"event": sse.event, "id": sse.id, "data": sse.data})
 
     async def receive_commands() -> None:

@@ -40,6 +40,8 @@ SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
         "`GET /api/ad-agent/jobs/{job_id}/events` resumes the stream."
     ),
     tags=["AI Ad Agent"],
+    # The seed links its docs at /docs#/AI%20Ad%20Agent/create_ad_stream_api_ad_agent_create_stream_post: Swagger UI's
+    # deep link is the tag and the operationId, so this name (FastAPI's for the seed's route) makes that link work.
     security=BEARER_ONLY,
     responses=create_errors(with_job_fields=False),
     operation_class=operation_class(
@@ -60,7 +62,8 @@ async def create_stream(request: Request[Any, Any, Any], state: State, user: Nam
         job_id, _ = await create_job(rt, valid, user)
     except QueueFull as full:
         raise RequestError(None, str(full), 429, headers={"Retry-After": str(full.retry_after)}) from None
-    return ServerSentEvent(sse_messages(state.journal, job_id), headers={**SSE_HEADERS, "X-Job-Id": job_id})
+    messages = sse_messages(state.runtime, state.journal, job_id)
+    return ServerSentEvent(messages, headers={**SSE_HEADERS, "X-Job-Id": job_id})
 
 
 ROUTES = [create_stream]

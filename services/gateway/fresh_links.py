@@ -1,0 +1,47 @@
+"""Download links signed at each read, so a finished ad can be fetched for as long as it is stored.
+
+A signed URL expires (ADAGENT_URL_TTL_SECONDS; at most 7 days on Cloud Storage). The one recorded in JobCompleted
+was signed when the job finished, so a client reading the job, replaying its stream or reconnecting a day later
+would be handed a dead link, with no way through the API to get the video back. Every read therefore signs the
+stored references again: a link a client receives is valid for the full lifetime from the moment it got it.
+Should signing fail (the IAM signBlob call of a keyless Cloud Storage set-up, say), the recorded links are sent as
+they are rather than failing the read. A job completed before the captions' reference was recorded keeps its
+recorded captions link."""
+
+from __future__ import annotations
+
+import structlog
+
+from contracts.events import JobCompleted, RecordedEvent
+from contracts.sse import SseEvent
+from services.runtime.context import Runtime
+
+log = structlog.get_logger(__name__)
+
+
+async def fresh_links(
+    rt: Runtime, final_ref: str, final_url: str, captions_ref: str | None, captions_url: str | None
+) -> tuple[str, str | None]:
+    """(video URL, captions URL), signed now; the recorded ones where signing fails."""
+    ttl = rt.settings.url_ttl_seconds
+    try:
+        video = await rt.storage.signed_url(final_ref, ttl)
+        captions = captions_url if captions_ref is None else await rt.storage.signed_url(captions_ref, ttl)
+    except Exception as exc:
+        log.warning("links.resign_failed", error_type=type(exc).__name__)
+        return final_url, captions_url
+    return video, captions
+
+
+async def with_fresh_links(rt: Runtime, sse: SseEvent, recorded: RecordedEvent) -> SseEvent:
+    """The `complete` event with its links signed now; any other event as it is."""
+    event = recorded.event
+    if not isinstance(event, JobCompleted) or sse.event != "complete":
+        return sse
+    video, captions = await fresh_links(
+        rt, event.final_ref, event.final_video_url, event.captions_ref, event.captions_url
+    )
+    data = {**sse.data, "final_video_url": video}
+    if captions is not None:
+        data["captions_url"] = captions
+    return SseEvent(event=sse.event, id=sse.id, data=data)
