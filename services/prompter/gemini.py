@@ -28,7 +28,7 @@ from contracts.prompt_plan import (
     words,
 )
 from services.prompter.script_split import speech_seconds
-from services.runtime.errors import ProviderError, TransientError
+from services.runtime.errors import ProviderError, ScriptError, TransientError
 from services.runtime.google_client import (
     CALL_ERRORS,
     GoogleClientConfig,
@@ -108,7 +108,7 @@ class GeminiPromptWriter:
 
     async def write_prompts(self, job: JobRequested) -> list[ClipPlan]:
         if not words(job.script):
-            raise ValueError("the script has no words to speak")
+            raise ScriptError("the script has no words to speak")
         image, mime_type = await self._avatar(job.avatar_ref)
         ask = types.Content(
             role="user",

@@ -35,8 +35,7 @@ async def handle_job_started(recorded: RecordedEvent, *, rt: Runtime, writer: Pr
         except TransientError:
             raise  # retried by redelivery
         except Exception as exc:
-            log.exception("prompter.failed", job_id=job.job_id)
-            await rt.fail(job.job_id, STEP, f"Failed to generate video prompts: {exc}")
+            await rt.fail_with(job.job_id, STEP, "Failed to generate video prompts", exc, log_event="prompter.failed")
             return
         if not await rt.still_wanted(job.job_id):
             return

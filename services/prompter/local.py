@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from contracts.events import ClipPlan, JobRequested
 from services.prompter.script_split import speech_seconds, split_script
+from services.runtime.errors import ScriptError
 
 _CAMERA = (
     "medium close-up, eye level, slow push-in",
@@ -24,7 +25,7 @@ class LocalPromptWriter:
     async def write_prompts(self, job: JobRequested) -> list[ClipPlan]:
         lines = split_script(job.script)
         if not lines:
-            raise ValueError("the script has no words to speak")
+            raise ScriptError("the script has no words to speak")
         name = job.character_name or "character"
         return [
             ClipPlan(

@@ -23,6 +23,7 @@ import threading
 from typing import Final
 
 from services.renderer.speech import LocalVoice, Speech
+from services.runtime.errors import UserFacingError
 
 __all__ = ["DEFAULT_VOICE_ID", "LocalVoice", "Speech", "UnknownVoiceError", "get_voice", "voice_ids"]
 
@@ -35,7 +36,10 @@ PIPER_LICENCE: Final = (
 HIBARI_LICENCE: Final = "hibari-tts Apache-2.0; distilled from Kokoro-82M (Apache-2.0); misaki lexicons Apache-2.0"
 
 
-class UnknownVoiceError(ValueError):
+class UnknownVoiceError(UserFacingError, ValueError):
+    """Shown to the client as it is: a job can meet it on a renderer with fewer voices installed than the gateway
+    that accepted its voice_id, and the message lists the ones this renderer has."""
+
     def __init__(self, voice_id: str, known: list[str]) -> None:
         super().__init__(f"unknown voice {voice_id!r}; the local voices are {', '.join(known)}")
         self.voice_id = voice_id

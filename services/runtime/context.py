@@ -14,6 +14,7 @@ import structlog
 from contracts.events import JobFailed, event_id
 from services.runtime.bus.memory import InMemoryBroker, InMemoryBus
 from services.runtime.bus.port import Bus
+from services.runtime.failures import public_reason
 from services.runtime.job_history import JobHistory
 from services.runtime.recorder import Recorder
 from services.runtime.settings import Settings
@@ -44,7 +45,8 @@ class Runtime:
         if not job_id or not await self.still_wanted(job_id):
             return  # a late dead letter of a job that has ended: nothing to fail
         step, what = self.steps.get(queue, (0, queue))
-        await self.fail(job_id, step, f"{what} failed after {attempts} attempts: {error}")
+        reason = public_reason(error, "job.given_up", job_id=job_id, step=step, queue=queue, attempts=attempts)
+        await self.fail(job_id, step, f"{what} failed after {attempts} attempts: {reason}")
 
     async def history(self, job_id: str) -> JobHistory:
         return JobHistory(await self.store.history(job_id))
@@ -67,6 +69,14 @@ class Runtime:
         log.warning("job.failed", job_id=job_id, step=step, message=message)
         failed = JobFailed(event_id=event_id(job_id, "failed"), job_id=job_id, step=step, message=message)
         await self.recorder.record(failed)
+
+    async def fail_with(
+        self, job_id: str, step: int, failed_to: str, error: BaseException, *, log_event: str, **context: object
+    ) -> None:
+        """End the job because of `error`: `failed_to` names what the step could not do ("Failed to merge video
+        clips"), followed by the reason a client may read (see services/runtime/failures.py)."""
+        reason = public_reason(error, log_event, job_id=job_id, step=step, **context)
+        await self.fail(job_id, step, f"{failed_to}: {reason}")
 
     async def close(self) -> None:
         try:

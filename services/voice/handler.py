@@ -47,8 +47,8 @@ async def handle_clips_merged(recorded: RecordedEvent, *, rt: Runtime, enhancer:
         except TransientError:
             raise  # retried by redelivery
         except Exception as exc:
-            log.exception("voice.failed", job_id=job_id)
-            await rt.fail(job_id, 4, f"Failed to enhance the voice: {exc}")
+            failed_to = "Failed to enhance the voice"
+            await rt.fail_with(job_id, 4, failed_to, exc, log_event="voice.failed")
             return
         if not await rt.still_wanted(job_id):
             return
@@ -68,8 +68,8 @@ async def handle_clips_merged(recorded: RecordedEvent, *, rt: Runtime, enhancer:
         except TransientError:
             raise  # retried by redelivery
         except Exception as exc:
-            log.exception("finalize.failed", job_id=job_id)
-            await rt.fail(job_id, 5, f"Failed to store the final video: {exc}")
+            failed_to = "Failed to store the final video"
+            await rt.fail_with(job_id, 5, failed_to, exc, log_event="finalize.failed")
             return
     finally:
         rt.clean_work_dir(SERVICE, job_id)

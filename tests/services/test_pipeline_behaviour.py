@@ -183,6 +183,8 @@ async def test_a_failing_clip_ends_the_stream_with_an_error_event(tmp_path: Path
         assert result.names[-1] == "error"
         error = result.data("error")[0]
         assert "Failed to generate clip 2/" in error["message"]
-        assert "the GPU caught fire" in error["message"]
+        # An unexpected exception is the server's business: the client gets a reference, the logs get the text.
+        assert "internal error (ref " in error["message"]
+        assert "the GPU caught fire" not in error["message"]
         assert "complete" not in result.names
         assert result.names[:3] == ["queued", "step1", "step1_complete"]

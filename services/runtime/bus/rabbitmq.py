@@ -43,7 +43,7 @@ from contracts.codec import decode_command, decode_recorded, encode
 from contracts.commands import AnyCommand, command_type
 from contracts.events import RecordedEvent, event_type
 from services.runtime.bus.port import CommandHandler, EventHandler, GiveUp, Unsubscribe
-from services.runtime.errors import TransientError
+from services.runtime.errors import TransientError, UserFacingError
 
 log = structlog.get_logger(__name__)
 
@@ -357,7 +357,7 @@ class RabbitMqBus:
         if attempt > self._delivery_limit:
             # A handler that raises gives up at the limit, so every delivery before this one ended with its consumer
             # gone (crashed, killed) while holding the message. Running it again would likely kill this one too.
-            died = RuntimeError("the process working on it stopped before finishing, every time (crashed or killed)")
+            died = UserFacingError("the process working on it stopped before finishing, every time (crashed or killed)")
             await self._give_up_on(queue, message, payload, died, attempt - 1)
             return
         try:
