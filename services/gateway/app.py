@@ -8,6 +8,7 @@ from litestar.di import Provide
 from litestar.exceptions import HTTPException
 
 from services.gateway.auth import current_user, make_auth
+from services.gateway.cors import cors_config
 from services.gateway.errors import RequestError, http_error_handler, request_error_handler
 from services.gateway.journal import Journal
 from services.gateway.openapi import docs_routes, openapi_config
@@ -30,6 +31,7 @@ def create_app(rt: Runtime, journal: Journal) -> Litestar:
             *docs_routes(),
         ],
         openapi_config=openapi_config(),
+        cors_config=cors_config(rt.settings),
         # Every route that names a `user` parameter needs a credential; the events routes widen it (URL token).
         dependencies={"user": Provide(current_user)},
         state=state,

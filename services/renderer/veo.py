@@ -64,6 +64,7 @@ _RETRYABLE_OPERATION_CODES: Final = {
     14,
 }  # DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED, INTERNAL, UNAVAILABLE
 _MAX_OPERATIONS_PER_CLIP: Final = 2
+PERSON_GENERATION: Final = ("allow_adult", "dont_allow")
 _DEFAULT_NEGATIVE: Final = (
     "subtitles, captions, on-screen text, watermark, logo, extra people, distorted face, warped mouth, background music"
 )
@@ -94,8 +95,12 @@ class VeoConfig:
         if max_seconds not in CLIP_SECONDS:
             raise SettingsError(f"ADAGENT_VEO_MAX_CLIP_SECONDS must be one of 4, 6 or 8, got {max_seconds}")
         person = env.get("ADAGENT_VEO_PERSON_GENERATION") or "allow_adult"
-        if person not in ("allow_adult", "dont_allow", "allow_all"):
-            raise SettingsError("ADAGENT_VEO_PERSON_GENERATION must be allow_adult, dont_allow or allow_all")
+        # Every clip starts from the avatar (image-to-video), where Veo takes only these two (PROVIDERS.md):
+        # `allow_all` is for text-to-video, and would fail every job at step 2 instead of here, at start.
+        if person not in PERSON_GENERATION:
+            raise SettingsError(
+                f"ADAGENT_VEO_PERSON_GENERATION must be {' or '.join(PERSON_GENERATION)}, got {person!r}"
+            )
         square = env.get("ADAGENT_VEO_SQUARE_SOURCE") or "16:9"
         if square not in ("16:9", "9:16"):
             raise SettingsError("ADAGENT_VEO_SQUARE_SOURCE must be 16:9 or 9:16")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
@@ -41,6 +42,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     merge_lease_seconds: float = 120.0  # a merge claimed this long ago and not finished is taken over
     shutdown_grace_seconds: float = 30.0  # on SIGTERM, how long in-flight handlers may finish before cancellation
     webhook_delays: tuple[float, ...] = (5, 10, 20, 40, 80, 160, 320)  # seconds between attempts: >= 10 min in all
+    # Origins whose pages may call the API from a browser (CORS): `*` for any, or e.g. `https://app.example`.
+    cors_origins: tuple[str, ...] = ("*",)
 
     @property
     def objects_dir(self) -> Path:
@@ -79,6 +82,7 @@ _ENV: dict[str, str] = {
     "shutdown_grace_seconds": "ADAGENT_SHUTDOWN_GRACE_SECONDS",
     "clip_deadline_seconds": "ADAGENT_CLIP_DEADLINE_SECONDS",
     "merge_lease_seconds": "ADAGENT_MERGE_LEASE_SECONDS",
+    "cors_origins": "ADAGENT_CORS_ORIGINS",
 }
 
 _INT_FIELDS = {
@@ -105,6 +109,8 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
                 raw[field] = int(value)
             except ValueError:
                 raise SettingsError(f"{var} must be a whole number, got {value!r}") from None
+        elif field == "cors_origins":
+            raw[field] = _origins(var, value)
         else:
             raw[field] = value
     delays = env.get("ADAGENT_WEBHOOK_DELAYS")
@@ -130,6 +136,24 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
     if not 1 <= settings.url_ttl_seconds <= 7 * 24 * 3600:
         raise SettingsError("ADAGENT_URL_TTL_SECONDS must be between 1 and 604800 (7 days)")
     return settings
+
+
+# scheme://host[:port], `*` allowed as a wildcard in the host (Litestar's CORSConfig matches it so).
+_ORIGIN = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s,]+")
+
+
+def _origins(var: str, value: str) -> tuple[str, ...]:
+    """Comma-separated origins as a browser sends them in `Origin`: `scheme://host[:port]`, nothing after. A
+    trailing slash or a path would never match any request, so it is refused here rather than silently ignored."""
+    # Lower case: browsers serialise `Origin` so, and the match is exact.
+    origins = tuple(origin.strip().lower() for origin in value.split(","))
+    for origin in origins:
+        if origin != "*" and not _ORIGIN.fullmatch(origin):
+            raise SettingsError(
+                f"{var} must be * or origins such as https://app.example separated by commas (no path, no "
+                f"trailing slash), got {origin!r}"
+            )
+    return origins
 
 
 def env_int(env: Mapping[str, str], var: str, default: int, *, minimum: int | None = None) -> int:

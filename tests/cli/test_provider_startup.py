@@ -45,6 +45,7 @@ def serve(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     [
         ({"ADAGENT_PROMPTER": "gemini"}, "GOOGLE_API_KEY"),
         ({"ADAGENT_RENDERER": "veo", "GOOGLE_CLOUD_PROJECT": "p"}, "GOOGLE_APPLICATION_CREDENTIALS"),
+        ({"ADAGENT_RENDERER": "veo", "ADAGENT_VEO_PERSON_GENERATION": "allow_all"}, "allow_adult or dont_allow"),
         ({"ADAGENT_VOICE": "elevenlabs"}, "ELEVENLABS_API_KEY"),
         ({"ADAGENT_STORAGE": "gcs"}, "ADAGENT_GCS_BUCKET"),
         ({"ADAGENT_STORAGE": "gcs", "ADAGENT_GCS_BUCKET": "ads"}, "GOOGLE_APPLICATION_CREDENTIALS"),

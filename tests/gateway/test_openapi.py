@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import re
 from html.parser import HTMLParser
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 import httpx
 from openapi_schema_validator import OAS31Validator
@@ -257,3 +258,21 @@ async def test_docs_is_swagger_ui_served_entirely_by_the_app(server: Server) -> 
         start = page.text.index("spec: ") + len("spec: ")
         embedded, _ = json.JSONDecoder().raw_decode(page.text[start:])
         assert embedded == spec
+
+
+# The seed's README links its docs here: Swagger UI opens `#/<tag>/<operationId>` when deep linking is on.
+SEED_DOCS_LINK = "/docs#/AI%20Ad%20Agent/create_ad_stream_api_ad_agent_create_stream_post"
+
+
+async def test_the_seed_docs_link_names_the_create_stream_operation(server: Server) -> None:
+    spec = await _spec(server)
+    tag, operation_id = (unquote(part) for part in SEED_DOCS_LINK.split("#/")[1].split("/"))
+    operation = spec["paths"]["/api/ad-agent/create-stream"]["post"]
+    assert (operation["operationId"], operation["tags"]) == (operation_id, [tag])
+    assert tag in [t["name"] for t in spec["tags"]]
+    ids = [op["operationId"] for _, _, op in _operations(spec)]
+    assert ids.count(operation_id) == 1
+    async with httpx.AsyncClient(base_url=server.url) as client:
+        page = await client.get(SEED_DOCS_LINK.split("#")[0])
+    assert page.status_code == 200
+    assert re.search(r"\bdeepLinking:\s*true\b", page.text), "Swagger UI is not told to follow #/tag/operation links"

@@ -445,6 +445,11 @@ def test_configuration_from_the_environment() -> None:
         ({"ADAGENT_VEO_MAX_CLIP_SECONDS": "5"}, "ADAGENT_VEO_MAX_CLIP_SECONDS must be one of 4, 6 or 8"),
         ({"ADAGENT_VEO_REQUESTS_PER_MINUTE": "0"}, "ADAGENT_VEO_REQUESTS_PER_MINUTE must be more than 0"),
         ({"ADAGENT_VEO_OUTPUT_GCS_URI": "s3://x"}, "ADAGENT_VEO_OUTPUT_GCS_URI must be a gs:// URI"),
+        # Text-to-video only: with the avatar as first frame Veo would refuse every clip, so refuse it at start.
+        (
+            {"ADAGENT_VEO_PERSON_GENERATION": "allow_all"},
+            "ADAGENT_VEO_PERSON_GENERATION must be allow_adult or dont_allow, got 'allow_all'",
+        ),
     ]:
         with pytest.raises(SettingsError, match=message):
             VeoConfig.from_env(env)

@@ -42,6 +42,7 @@ SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     tags=["AI Ad Agent"],
     # The seed links its docs at /docs#/AI%20Ad%20Agent/create_ad_stream_api_ad_agent_create_stream_post: Swagger UI's
     # deep link is the tag and the operationId, so this name (FastAPI's for the seed's route) makes that link work.
+    operation_id="create_ad_stream_api_ad_agent_create_stream_post",
     security=BEARER_ONLY,
     responses=create_errors(with_job_fields=False),
     operation_class=operation_class(

@@ -1,0 +1,8 @@
+"""`python -m services.renderer`: the renderer service alone, exactly as `adagent service renderer`."""
+
+import sys
+
+from services.cli.entry_point import run_service_module
+
+if __name__ == "__main__":
+    sys.exit(run_service_module("renderer"))
