@@ -19,6 +19,7 @@ from contracts.formats import ASPECT_RATIOS, RESOLUTIONS
 from contracts.request import StreamAdRequest
 from contracts.sse import SSE_EVENT_NAMES
 from services.gateway.errors import RequestError
+from services.gateway.public_address import non_public_reason
 from services.renderer.voices import voice_ids as local_voice_ids
 from services.runtime.settings import Settings
 
@@ -62,11 +63,11 @@ def parse_request(body: bytes, settings: Settings, valid_voice_ids: Sequence[str
     name = _string(raw, "character_name") if raw.get("character_name") is not None else "character"
     if len(name) > 100:
         raise RequestError("character_name", "is longer than 100 characters")
-    voice_id = _elevenlabs_voice_id(raw) if settings.voice == "elevenlabs" else _voice_id(raw, valid_voice_ids)
+    voice_id = _request_voice_id(raw, settings, valid_voice_ids)
     aspect = _choice(raw, "aspect_ratio", ASPECT_RATIOS, "16:9")
     resolution = _choice(raw, "resolution", RESOLUTIONS, "720p")
     priority = _choice(raw, "priority", PRIORITIES, "normal")
-    webhook_url = _webhook_url(raw)
+    webhook_url = _webhook_url(raw, allow_private=settings.webhook_allow_private)
     webhook_events = _webhook_events(raw)
     png, width, height = decode_avatar(image, settings)
     request = StreamAdRequest(
@@ -79,6 +80,22 @@ def parse_request(body: bytes, settings: Settings, valid_voice_ids: Sequence[str
     )
     digest = hashlib.sha256(msgspec.json.encode(raw, order="sorted")).hexdigest()
     return ValidRequest(request, png, width, height, priority, webhook_url, webhook_events, digest)
+
+
+def _request_voice_id(raw: dict[str, Any], settings: Settings, valid: Sequence[str] | None) -> str | None:
+    if settings.voice == "elevenlabs":
+        return _elevenlabs_voice_id(raw)
+    if settings.renderer == "veo" and raw.get("voice_id") is not None:
+        # Veo clips are generated with their speech, and the local voice step only evens out the sound they have:
+        # a local voice would be accepted and never heard.
+        value = _string(raw, "voice_id")
+        raise RequestError(
+            "voice_id",
+            f"{value!r} cannot be used: Veo clips speak in Veo's own voice, and the local voice step keeps it; "
+            "leave voice_id null, or choose a voice with ADAGENT_VOICE=elevenlabs on the gateway (voice_id is then "
+            "an ElevenLabs voice id)",
+        )
+    return _voice_id(raw, valid)
 
 
 def _voice_id(raw: dict[str, Any], valid: Sequence[str] | None) -> str | None:
@@ -104,7 +121,7 @@ def _elevenlabs_voice_id(raw: dict[str, Any]) -> str | None:
     return value
 
 
-def _webhook_url(raw: dict[str, Any]) -> str | None:
+def _webhook_url(raw: dict[str, Any], *, allow_private: bool) -> str | None:
     value = raw.get("webhook_url")
     if value is None:
         return None
@@ -115,6 +132,15 @@ def _webhook_url(raw: dict[str, Any]) -> str | None:
         raise RequestError("webhook_url", "must be an absolute http:// or https:// URL")
     if len(value) > 2048:
         raise RequestError("webhook_url", "is longer than 2048 characters")
+    # An early, clear answer for hosts that are internal by their form; a name is checked against what it
+    # resolves to at each delivery (services/gateway/public_address.py), as DNS can change after this.
+    reason = None if allow_private else non_public_reason(parts.hostname)
+    if reason is not None:
+        raise RequestError(
+            "webhook_url",
+            f"must reach a public internet address; {parts.hostname} is {reason} (the gateway's operator can "
+            "allow receivers inside its network with ADAGENT_WEBHOOK_ALLOW_PRIVATE=true)",
+        )
     return value
 
 

@@ -16,6 +16,10 @@ attempt recorded meanwhile means its owner is alive (another gateway, or the bus
 watch moves on to that attempt's own retry; an overdue one is taken over, numbered after the attempts recorded.
 Attempts are recorded under deterministic ids, so of two processes that do take the same attempt, one records it and
 the other stops; the receiver may then see that `webhook-id` twice, which Standard Webhooks asks receivers to expect.
+
+Each attempt resolves the URL's host and refuses, as a final failure, a host with any non-public address (see
+`public_address`; `ADAGENT_WEBHOOK_ALLOW_PRIVATE` lifts that), then connects to a vetted address itself, naming the
+host in the Host header and in TLS (SNI and the certificate check), so a second lookup cannot lead elsewhere.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -35,6 +40,8 @@ import structlog
 
 from contracts.events import AnyEvent, JobRequested, RecordedEvent, WebhookAttempted, event_id
 from contracts.sse import TERMINAL_SSE_EVENTS, SseProjection
+from services.gateway import public_address
+from services.gateway.public_address import IPAddress, NonPublicAddress, Resolver, vetted_addresses
 from services.gateway.webhook_signing import InvalidSecret, signed_headers
 from services.runtime.context import Runtime
 
@@ -61,6 +68,7 @@ MAX_RETRY_AFTER_SECONDS = 3600.0
 DEFAULT_RECOVERY_WINDOW = 24 * 3600.0
 CONSUMER_CONCURRENCY = 4  # the handler only reads the history and schedules, so a few suffice
 USER_AGENT = "AdAgent-Webhooks/1"
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 SecretLookup = Callable[[str], Awaitable[str | None]]
 
@@ -134,8 +142,14 @@ class WebhookDispatcher:
         jitter: float = DEFAULT_JITTER,
         recovery_window: float = DEFAULT_RECOVERY_WINDOW,
         adopt_after: float | None = None,
+        allow_private: bool | None = None,
+        resolve: Resolver | None = None,
     ) -> None:
+        """`allow_private`: deliver to non-public addresses too (None: the runtime's ADAGENT_WEBHOOK_ALLOW_PRIVATE).
+        `resolve`: a host's addresses (by default the system resolver; tests give names addresses)."""
         self._rt = rt
+        self._allow_private = rt.settings.webhook_allow_private if allow_private is None else allow_private
+        self._resolve = public_address.resolve_host if resolve is None else resolve
         self._recovery_window = recovery_window
         # Past its due time, a live owner records an attempt within one request timeout; the margin covers a slow
         # store and clocks a little apart.
@@ -147,7 +161,12 @@ class WebhookDispatcher:
         # Bounds concurrent POSTs only, not deliveries waiting for a retry: those cost nothing while they sleep.
         self._semaphore = asyncio.Semaphore(max_in_flight)
         self._owns_client = client is None
-        self._client = client or httpx.AsyncClient(timeout=timeout, follow_redirects=False)
+        # No redirects: a receiver could point one at an internal address, past the vetting. No kept-alive
+        # connections: the pool is keyed by the vetted IP, so a TLS connection checked for one host name could
+        # otherwise carry a request for another name that shares the IP.
+        self._client = client or httpx.AsyncClient(
+            timeout=timeout, follow_redirects=False, limits=httpx.Limits(max_keepalive_connections=0)
+        )
         self._tasks: dict[str, asyncio.Task[None]] = {}  # webhook id -> its delivery, in this process
         self._recovery: asyncio.Task[int] | None = None
         self._watching: set[str] = set()  # webhook ids adopted and not yet overdue
@@ -333,14 +352,24 @@ class WebhookDispatcher:
         try:
             # httpx's timeout applies per read; the outer one bounds the whole exchange against a trickling server.
             async with asyncio.timeout(self._timeout):
-                request = self._client.build_request("POST", d.url, content=d.body, headers=headers)
+                url = httpx.URL(d.url)
+                if url.scheme not in _DEFAULT_PORTS or not url.raw_host:
+                    raise httpx.UnsupportedProtocol("not an absolute http(s) URL")
+                host = url.raw_host.decode("ascii")  # IDNA-encoded; an IPv6 literal without its brackets
+                port = url.port or _DEFAULT_PORTS[url.scheme]
+                addresses = await vetted_addresses(host, port, self._resolve, allow_private=self._allow_private)
+                response = await self._post(url, addresses, d.body, headers)
                 # Streamed and closed unread: only the status matters, and a huge response body must cost nothing.
-                response = await self._client.send(request, stream=True)
                 await response.aclose()
         except (TimeoutError, httpx.TimeoutException):
             return _Outcome(None, False, f"timed out after {self._timeout:g}s")
         except (httpx.InvalidURL, httpx.UnsupportedProtocol):
             return _Outcome(None, False, "the webhook URL is not usable", final=True)
+        except NonPublicAddress:
+            # Final: retrying cannot make it safe, and a name that flips between addresses must not get 8 tries.
+            return _Outcome(None, False, "the webhook URL resolves to a non-public address", final=True)
+        except socket.gaierror:
+            return _Outcome(None, False, "the webhook host did not resolve")  # DNS can recover: retried
         except (httpx.HTTPError, OSError) as exc:
             # The exception text can quote the URL, which may carry a token: only its type is kept.
             return _Outcome(None, False, f"connection failed ({type(exc).__name__})")
@@ -351,6 +380,26 @@ class WebhookDispatcher:
             return _Outcome(status, False, "HTTP 410 Gone: the receiver asked to stop", final=True)
         retry_after = parse_retry_after(response.headers.get("retry-after")) if status in (429, 503) else None
         return _Outcome(status, False, f"HTTP {status}", retry_after=retry_after)
+
+    async def _post(
+        self, url: httpx.URL, addresses: list[IPAddress], body: bytes, headers: dict[str, str]
+    ) -> httpx.Response:
+        """POST to `url` at one of its vetted `addresses`, in the resolver's order, the next one when a connection
+        cannot be made (an IPv6 address with no route, then an IPv4 one, say). The URL names the address, so nothing
+        resolves the host again; the Host header and, for https, the `sni_hostname` extension (httpx's documented
+        way to connect to an explicit IP) keep the host name for the receiver, SNI and the certificate check."""
+        headers = {**headers, "host": url.netloc.decode("ascii")}
+        extensions = {"sni_hostname": url.raw_host.decode("ascii")} if url.scheme == "https" else {}
+        failure: httpx.ConnectError | None = None
+        for address in addresses:
+            pinned = url.copy_with(host=str(address))
+            request = self._client.build_request("POST", pinned, content=body, headers=headers, extensions=extensions)
+            try:
+                return await self._client.send(request, stream=True)
+            except httpx.ConnectError as exc:
+                failure = exc
+        assert failure is not None  # vetted_addresses never returns an empty list
+        raise failure
 
     async def _record(self, d: _Delivery, attempt: int, outcome: _Outcome, next_at: float | None) -> bool:
         """Record the attempt; False when it was already recorded, i.e. another delivery of this event owns it."""

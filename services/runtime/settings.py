@@ -42,6 +42,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     merge_lease_seconds: float = 120.0  # a merge claimed this long ago and not finished is taken over
     shutdown_grace_seconds: float = 30.0  # on SIGTERM, how long in-flight handlers may finish before cancellation
     webhook_delays: tuple[float, ...] = (5, 10, 20, 40, 80, 160, 320)  # seconds between attempts: >= 10 min in all
+    # Webhooks go to public addresses only (no SSRF into the deployment); true lets them reach private, loopback
+    # and link-local ones too, for a receiver inside the network or on this machine (development, tests).
+    webhook_allow_private: bool = False
     # Origins whose pages may call the API from a browser (CORS): `*` for any, or e.g. `https://app.example`.
     cors_origins: tuple[str, ...] = ("*",)
 
@@ -82,6 +85,7 @@ _ENV: dict[str, str] = {
     "shutdown_grace_seconds": "ADAGENT_SHUTDOWN_GRACE_SECONDS",
     "clip_deadline_seconds": "ADAGENT_CLIP_DEADLINE_SECONDS",
     "merge_lease_seconds": "ADAGENT_MERGE_LEASE_SECONDS",
+    "webhook_allow_private": "ADAGENT_WEBHOOK_ALLOW_PRIVATE",
     "cors_origins": "ADAGENT_CORS_ORIGINS",
 }
 
@@ -119,6 +123,9 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
             raw["webhook_delays"] = tuple(float(d) for d in delays.split(","))
         except ValueError:
             raise SettingsError(f"ADAGENT_WEBHOOK_DELAYS must be seconds separated by commas, got {delays!r}") from None
+    allow_private = env.get("ADAGENT_WEBHOOK_ALLOW_PRIVATE", "").strip()
+    if allow_private and allow_private.lower() not in ("true", "false", "1", "0"):
+        raise SettingsError(f"ADAGENT_WEBHOOK_ALLOW_PRIVATE must be true or false, got {allow_private!r}")
     raw.update(overrides)
     try:
         settings = msgspec.convert(raw, Settings, strict=False)

@@ -10,13 +10,20 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import httpx
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from contracts.events import (
     AnyEvent,
@@ -42,16 +49,21 @@ from services.gateway.webhook_signing import sign, verify
 from services.gateway.webhooks import JOB_EVENT_TYPES, WebhookDispatcher, parse_retry_after
 from services.runtime.context import Runtime, open_runtime
 from services.runtime.settings import load_settings
-from tests.gateway.webhook_receiver import Receiver, spec_signature_ok
+from tests.gateway.fake_dns import FakeDns
+from tests.gateway.webhook_receiver import Receiver, serving, spec_signature_ok
 
 SECRET = "whsec_" + base64.b64encode(os.urandom(32)).decode()
 OWNER = "alice"
 FAST = (0.05, 0.1, 0.2)
 
 
+# The receivers listen on 127.0.0.1, which the gateway refuses unless told receivers may be private.
+LOCAL_RECEIVERS = {"ADAGENT_WEBHOOK_ALLOW_PRIVATE": "true"}
+
+
 @pytest.fixture
 async def rt(tmp_path: Path) -> AsyncIterator[Runtime]:
-    runtime = await open_runtime(load_settings({"ADAGENT_HOME": str(tmp_path)}))
+    runtime = await open_runtime(load_settings({"ADAGENT_HOME": str(tmp_path), **LOCAL_RECEIVERS}))
     yield runtime
     await runtime.close()
 
@@ -339,7 +351,7 @@ async def restarted(tmp_path: Path, old: WebhookDispatcher | None, **kw: Any) ->
     async def secret_for(owner: str) -> str | None:
         return SECRET if owner == OWNER else None
 
-    runtime = await open_runtime(load_settings({"ADAGENT_HOME": str(tmp_path)}))
+    runtime = await open_runtime(load_settings({"ADAGENT_HOME": str(tmp_path), **LOCAL_RECEIVERS}))
     dispatcher = WebhookDispatcher(runtime, secret_for, **kw)
     await dispatcher.start()
     return runtime, dispatcher
@@ -444,3 +456,119 @@ async def test_jobs_outside_the_recovery_window_are_left_alone(
     assert await dispatcher.recovered() == 0
     await settle(dispatcher)
     assert receiver.requests == []
+
+
+# Where a webhook may go: the dispatcher resolves the host at each attempt and connects only to vetted addresses.
+
+REFUSED = "the webhook URL resolves to a non-public address"
+
+
+async def test_a_name_that_resolves_inside_the_network_is_refused_once_and_for_all(
+    rt: Runtime, receiver: Receiver, make_dispatcher: Make
+) -> None:
+    dns = FakeDns({"hooks.example.test": ["127.0.0.1"]})
+    dispatcher = await make_dispatcher(allow_private=False, resolve=dns, delays=(0.05, 0.05))
+    url = f"http://hooks.example.test:{port_of(receiver)}/hook?token=s3cr3t"
+    await run_job(rt, job_events("ad_inside", url))
+    [attempt] = await wait_attempts(rt, "ad_inside", 1)
+    await settle(dispatcher)
+    assert (attempt.ok, attempt.status_code, attempt.next_attempt_at) == (False, None, None)  # final: no retries
+    assert attempt.error == REFUSED  # names neither the URL nor its token
+    assert receiver.requests == []
+    assert len(await attempts(rt, "ad_inside")) == 1
+
+
+async def test_one_internal_address_among_public_ones_is_enough_to_refuse(
+    rt: Runtime, receiver: Receiver, make_dispatcher: Make
+) -> None:
+    dns = FakeDns({"hooks.example.test": ["93.184.216.34", "10.0.0.7"]})
+    dispatcher = await make_dispatcher(allow_private=False, resolve=dns)
+    await run_job(rt, job_events("ad_mixed", "https://hooks.example.test/hook"))
+    [attempt] = await wait_attempts(rt, "ad_mixed", 1)
+    await settle(dispatcher)
+    assert (attempt.ok, attempt.error, attempt.next_attempt_at) == (False, REFUSED, None)
+
+
+async def test_a_name_that_does_not_resolve_is_retried(rt: Runtime, make_dispatcher: Make) -> None:
+    dispatcher = await make_dispatcher(allow_private=False, resolve=FakeDns({}), delays=(0.05,))
+    await run_job(rt, job_events("ad_nxdomain", "https://nowhere.example.test/hook"))
+    found = await wait_attempts(rt, "ad_nxdomain", 2)
+    await settle(dispatcher)
+    assert [(a.error, a.next_attempt_at is None) for a in found] == [
+        ("the webhook host did not resolve", False),
+        ("the webhook host did not resolve", True),
+    ]
+
+
+async def test_the_request_goes_to_the_vetted_address_under_the_url_host_name(
+    rt: Runtime, receiver: Receiver, make_dispatcher: Make
+) -> None:
+    # With private receivers allowed, the name is still resolved once and the connection made to that address: the
+    # receiver sees the URL's host in Host, and nothing but the fake resolver could have found 127.0.0.1 for it.
+    dns = FakeDns({"hooks.example.test": ["127.0.0.1"]})
+    dispatcher = await make_dispatcher(allow_private=True, resolve=dns)
+    port = port_of(receiver)
+    await run_job(rt, job_events("ad_pinned", f"http://hooks.example.test:{port}/hook"))
+    [attempt] = await wait_attempts(rt, "ad_pinned", 1)
+    await settle(dispatcher)
+    assert attempt.ok
+    [request] = receiver.requests
+    assert request.headers["host"] == f"hooks.example.test:{port}"
+    assert spec_signature_ok(SECRET, request.headers, request.body)
+    assert dns.lookups == ["hooks.example.test"]
+
+
+async def test_https_to_a_vetted_address_checks_the_certificate_of_the_url_host_name(
+    rt: Runtime, make_dispatcher: Make, tmp_path: Path
+) -> None:
+    # The certificate names only hooks.example.test, no IP address: the handshake succeeds only if SNI and the
+    # certificate check use the URL's host, although the connection is made to 127.0.0.1.
+    certfile, keyfile = self_signed(tmp_path, "hooks.example.test")
+    trusting = httpx.AsyncClient(verify=ssl.create_default_context(cafile=str(certfile)), follow_redirects=False)
+    dns = FakeDns({"hooks.example.test": ["127.0.0.1"], "other.example.test": ["127.0.0.1"]})
+    try:
+        async with serving(certfile, keyfile) as tls_receiver:
+            dispatcher = await make_dispatcher(allow_private=True, resolve=dns, client=trusting, delays=())
+            port = port_of(tls_receiver)
+            await run_job(rt, job_events("ad_tls", f"https://hooks.example.test:{port}/hook"))
+            await run_job(rt, job_events("ad_tls_wrong_name", f"https://other.example.test:{port}/hook"))
+            [good] = await wait_attempts(rt, "ad_tls", 1)
+            [bad] = await wait_attempts(rt, "ad_tls_wrong_name", 1)
+            await settle(dispatcher)
+    finally:
+        await trusting.aclose()
+    assert good.ok, good.error
+    assert not bad.ok and bad.error is not None and bad.error.startswith("connection failed")  # certificate mismatch
+    [request] = tls_receiver.requests
+    assert request.headers["host"] == f"hooks.example.test:{port}"
+
+
+def port_of(receiver: Receiver) -> int:
+    port = urlsplit(receiver.url).port
+    assert port is not None
+    return port
+
+
+def self_signed(directory: Path, host_name: str) -> tuple[Path, Path]:
+    """A certificate for `host_name` alone (no IP address in it), and its key, as PEM files."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host_name)])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(host_name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    certfile, keyfile = directory / "cert.pem", directory / "key.pem"
+    certfile.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    keyfile.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return certfile, keyfile

@@ -16,7 +16,8 @@ async def test_signed_webhooks_with_retries_after_500s(
     tmp_path: Path, avatar_data_uri: str, receiver: Receiver
 ) -> None:
     receiver.replies = [(500, {}), (500, {})]
-    async for server in start_server(tmp_path / "home", webhook_delays=(0.1, 0.2, 0.4)):
+    # The receiver listens on 127.0.0.1, which the gateway refuses unless told receivers may be private.
+    async for server in start_server(tmp_path / "home", webhook_delays=(0.1, 0.2, 0.4), webhook_allow_private=True):
         async with client_for(server.url, server.token) as client:
             secret = (await client.get("/api/auth/webhook-secret")).json()["secret"]
             created = await client.post(

@@ -11,6 +11,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -66,17 +67,35 @@ class Receiver:
         await send({"type": "http.response.body", "body": b"ok"})
 
 
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
+@contextlib.asynccontextmanager
+async def serving(certfile: Path | None = None, keyfile: Path | None = None) -> AsyncIterator[Receiver]:
+    """A receiver on a free port of 127.0.0.1; over TLS with `certfile` and `keyfile`."""
     sock = bind("127.0.0.1", 0)
-    app = Receiver(url=f"http://127.0.0.1:{sock.getsockname()[1]}/hook")
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", timeout_graceful_shutdown=1))
+    scheme = "https" if certfile else "http"
+    app = Receiver(url=f"{scheme}://127.0.0.1:{sock.getsockname()[1]}/hook")
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        lifespan="off",
+        timeout_graceful_shutdown=1,
+        ssl_certfile=certfile,
+        ssl_keyfile=keyfile,
+    )
+    server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
         assert not task.done(), "the receiver did not start"
         await asyncio.sleep(0.01)
-    yield app
-    app.release.set()
-    server.should_exit = True
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(task, 5)
+    try:
+        yield app
+    finally:
+        app.release.set()
+        server.should_exit = True
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(task, 5)
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    async with serving() as app:
+        yield app
