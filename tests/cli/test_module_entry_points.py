@@ -13,11 +13,9 @@ from pathlib import Path
 import pytest
 
 from services.cli.service_cmd import SERVICES
-from services.runtime.bus.rabbitmq import delete_namespace
-from services.runtime.store.postgres import drop_schema
-from tests.brokers import AMQP_URL, DATABASE_URL, fresh_namespace
+from tests.brokers import fresh_namespace
 from tests.e2e.flow import check_seed_stream, post_stream
-from tests.e2e.processes import COMMAND, PASSWORD, USER, distributed_env, free_port, healthy, login, stop
+from tests.e2e.processes import COMMAND, PASSWORD, USER, distributed_env, free_port, healthy, login, stop_and_clean_up
 
 
 def _module(name: str) -> list[str]:
@@ -85,9 +83,7 @@ async def test_the_five_entry_points_run_a_job_and_stop_cleanly(avatar_data_uri:
         body = {"script": "Wake up radiant, every single morning.", "character_image": avatar_data_uri}
         check_seed_stream(await post_stream(url, body, await login(url)))
     finally:
-        errors = await asyncio.to_thread(stop, processes)
-        await delete_namespace(AMQP_URL, namespace)
-        await drop_schema(DATABASE_URL, namespace)
+        errors = await stop_and_clean_up(processes, namespace)
     for name, process in processes.items():
         assert process.returncode == 0, (name, errors[name][-2000:])
         assert f"adagent {name} stopped" in errors[name], (name, errors[name][-2000:])

@@ -12,10 +12,9 @@ from pathlib import Path
 
 import httpx
 
-from services.runtime.bus.rabbitmq import delete_namespace
-from services.runtime.store.postgres import PostgresEventStore, drop_schema
-from tests.brokers import AMQP_URL, DATABASE_URL, fresh_namespace
-from tests.e2e.processes import distributed_env, free_port, healthy, login, start_services, stop
+from services.runtime.store.postgres import PostgresEventStore
+from tests.brokers import DATABASE_URL, fresh_namespace
+from tests.e2e.processes import distributed_env, free_port, healthy, login, start_services, stop_and_clean_up
 from tests.gateway.jobs_client import client_for
 
 
@@ -46,6 +45,4 @@ async def distributed_job(
             yield DistributedJob(environment, processes, store, client, job_id)
     finally:
         await store.close()
-        await asyncio.to_thread(stop, processes)
-        await delete_namespace(AMQP_URL, namespace)
-        await drop_schema(DATABASE_URL, namespace)
+        await stop_and_clean_up(processes, namespace)

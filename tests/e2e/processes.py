@@ -15,6 +15,8 @@ from pathlib import Path
 
 import httpx
 
+from services.runtime.bus.rabbitmq import delete_namespace
+from services.runtime.store.postgres import drop_schema
 from tests.brokers import AMQP_URL, DATABASE_URL
 
 COMMAND = [sys.executable, "-m", "services.cli.main"]
@@ -79,6 +81,16 @@ def stop(processes: dict[str, subprocess.Popen[str]]) -> dict[str, str]:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
     return {name: process.communicate(timeout=30)[1] for name, process in processes.items()}
+
+
+async def stop_and_clean_up(processes: dict[str, subprocess.Popen[str]], namespace: str) -> dict[str, str]:
+    """Stop every service (see `stop`), then drop the test's broker namespace and PostgreSQL schema, whatever
+    happened. Returns each one's stderr."""
+    try:
+        return await asyncio.to_thread(stop, processes)
+    finally:
+        await delete_namespace(AMQP_URL, namespace)
+        await drop_schema(DATABASE_URL, namespace)
 
 
 async def healthy(url: str, processes: dict[str, subprocess.Popen[str]]) -> None:

@@ -8,11 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from services.runtime.bus.rabbitmq import delete_namespace
-from services.runtime.store.postgres import drop_schema
-from tests.brokers import AMQP_URL, DATABASE_URL, fresh_namespace
+from tests.brokers import fresh_namespace
 from tests.e2e.flow import check_seed_stream, check_video, download, post_stream
-from tests.e2e.processes import distributed_env, free_port, healthy, login, start_services, stop
+from tests.e2e.processes import distributed_env, free_port, healthy, login, start_services, stop_and_clean_up
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.postgres]
 
@@ -33,9 +31,7 @@ async def test_each_service_in_its_own_process(avatar_data_uri: str, tmp_path: P
         video = await download(complete["final_video_url"], tmp_path / "ad.mp4")
         check_video(video, SCRIPT, (1280, 720))
     finally:
-        errors = await asyncio.to_thread(stop, processes)
-        await delete_namespace(AMQP_URL, namespace)
-        await drop_schema(DATABASE_URL, namespace)
+        errors = await stop_and_clean_up(processes, namespace)
     for name, process in processes.items():
         assert process.returncode == 0, (name, errors[name][-2000:])
         assert "Traceback" not in errors[name], (name, errors[name][-2000:])

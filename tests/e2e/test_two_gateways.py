@@ -8,10 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from services.runtime.bus.rabbitmq import delete_namespace
-from services.runtime.store.postgres import drop_schema
-from tests.brokers import AMQP_URL, DATABASE_URL, fresh_namespace
-from tests.e2e.processes import distributed_env, free_port, healthy, login, start_services, stop
+from tests.brokers import fresh_namespace
+from tests.e2e.processes import distributed_env, free_port, healthy, login, start_services, stop_and_clean_up
 from tests.gateway.jobs_client import client_for, read_events
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.postgres]
@@ -45,8 +43,6 @@ async def test_resume_on_another_gateway(avatar_data_uri: str, tmp_path: Path) -
         assert got == [(m.id, m.event, m.data) for m in whole]
         assert got[-1][1] == "complete"
     finally:
-        errors = await asyncio.to_thread(stop, processes)
-        await delete_namespace(AMQP_URL, namespace)
-        await drop_schema(DATABASE_URL, namespace)
+        errors = await stop_and_clean_up(processes, namespace)
     for name, process in processes.items():
         assert process.returncode == 0, (name, errors[name][-2000:])

@@ -14,12 +14,19 @@ import httpx
 import pytest
 
 from contracts.events import ClipRendered, ClipRenderingStarted, JobCompleted
-from services.runtime.bus.rabbitmq import delete_namespace
 from services.runtime.media_probe import probe
-from services.runtime.store.postgres import drop_schema
-from tests.brokers import AMQP_URL, DATABASE_URL, fresh_namespace
+from tests.brokers import fresh_namespace
 from tests.e2e.distributed_job import DistributedJob, distributed_job
-from tests.e2e.processes import distributed_env, free_port, healthy, login, spawn, start_services, stop, until
+from tests.e2e.processes import (
+    distributed_env,
+    free_port,
+    healthy,
+    login,
+    spawn,
+    start_services,
+    stop_and_clean_up,
+    until,
+)
 from tests.gateway.jobs_client import client_for, read_events
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.postgres]
@@ -86,9 +93,7 @@ async def test_a_killed_gateway_hands_its_client_to_another(tmp_path: Path, avat
         assert [(m.id, m.event) for m in got + rest] == [(m.id, m.event) for m in whole]
         assert whole[-1].event == "complete"
     finally:
-        await asyncio.to_thread(stop, processes)
-        await delete_namespace(AMQP_URL, namespace)
-        await drop_schema(DATABASE_URL, namespace)
+        await stop_and_clean_up(processes, namespace)
 
 
 @pytest.mark.skipif(shutil.which("rabbitmqctl") is None, reason="needs rabbitmqctl beside the broker")
