@@ -60,6 +60,13 @@ def _parser() -> argparse.ArgumentParser:
     events = sub.add_parser("events", help="print a job's history from the event store")
     events.add_argument("job_id")
 
+    sub.add_parser(
+        "rebuild-views",
+        help="rebuild every job's view (status, lists, the queue) from the event store",
+        description="Replays the whole event store into the job views, replacing them; appends wait meanwhile. For "
+        "views lost or damaged, or made by an older version that did not keep a field the code now reads.",
+    )
+
     accounts_cmd.add_parsers(sub)
     service_cmd.add_parser(sub)
     dev_cmd.add_parser(sub)
@@ -111,6 +118,17 @@ async def _create(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _rebuild_views() -> int:
+    store = make_store(load_settings())
+    await store.open()
+    try:
+        jobs, events = await store.rebuild_views()
+    finally:
+        await store.close()
+    print(f"rebuilt {jobs} job views from {events} events")
+    return 0
+
+
 async def _events(job_id: str) -> int:
     store = make_store(load_settings())
     await store.open()
@@ -139,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(service_cmd.run_service(args.name, args.host, args.port))
         if args.command == "dev":
             return asyncio.run(dev_cmd.run(args))
+        if args.command == "rebuild-views":
+            return asyncio.run(_rebuild_views())
         if args.command in accounts_cmd.COMMANDS:
             return asyncio.run(accounts_cmd.run(args))
         return asyncio.run(_events(args.job_id))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -70,6 +71,15 @@ def test_create_embedded_writes_the_mp4_and_events_prints_the_history(tmp_path: 
         _adagent("events", "ad_404"), env=_env(tmp_path / "client-home"), capture_output=True, text=True, timeout=60
     )
     assert missing.returncode == 1 and "no events" in missing.stderr
+
+    rebuilt = subprocess.run(
+        _adagent("rebuild-views"), env=_env(tmp_path / "client-home"), capture_output=True, text=True, timeout=60
+    )
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    found = re.fullmatch(r"rebuilt 1 job views from (\d+) events\n", rebuilt.stdout)
+    recorded = sum(1 for line in lines if re.match(r"\s*\d+\s+\d\d:\d\d:\d\d\.\d{3}\s", line))
+    # Every event of the store is read: the job's, and the accounts' (the built-in user "local" was added).
+    assert found is not None and int(found.group(1)) > recorded, rebuilt.stdout
 
 
 def test_serve_then_create_against_it_then_stop_cleanly(tmp_path: Path) -> None:

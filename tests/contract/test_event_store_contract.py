@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from contracts.events import ClipRendered, JobCancelled, JobCompleted, JobRequested, JobStarted, PromptingStarted
@@ -222,3 +223,63 @@ async def test_a_postgres_store_made_by_an_earlier_version_is_brought_up_to_date
     finally:
         await store.close()
         await drop_schema(DATABASE_URL, schema)
+
+
+async def _damage_views(store: EventStore, tmp_path: Path, job_id: str, old_view: bytes) -> None:
+    """What a lost row and an older version's view look like: one job's row gone, another's view without the
+    fields this version added. Written straight into the store's tables, as the store itself never would."""
+    if isinstance(store, SqliteEventStore):
+        import sqlite3
+
+        with sqlite3.connect(tmp_path / "events.sqlite3") as db:
+            db.execute("DELETE FROM jobs WHERE job_id = 'ad_queued'")
+            db.execute("UPDATE jobs SET view = ? WHERE job_id = ?", (old_view, job_id))
+        return
+    import asyncpg
+
+    conn = await asyncpg.connect(DATABASE_URL)
+    try:
+        schema = store._schema  # type: ignore[attr-defined]
+        await conn.execute(f"DELETE FROM \"{schema}\".jobs WHERE job_id = 'ad_queued'")
+        await conn.execute(f'UPDATE "{schema}".jobs SET view = $1 WHERE job_id = $2', old_view, job_id)
+    finally:
+        await conn.close()
+
+
+async def test_views_are_rebuilt_from_the_events(make_store: MakeStore, tmp_path: Path) -> None:
+    store = await make_store()
+    await store.append(_job("ad_done", key="k-1"))
+    await store.append(JobStarted(event_id="ad_done/started", job_id="ad_done"))
+    await store.append(
+        JobCompleted(
+            event_id="ad_done/completed",
+            job_id="ad_done",
+            final_ref="file:///final.mp4",
+            final_video_url="http://v",
+            duration_s=1,
+            captions_ref="file:///final.vtt",
+            captions_url="http://c",
+        )
+    )
+    await store.append(_job("ad_queued", priority="high"))
+    await store.append(_job("ad_other", owner="bob"))
+    await store.append(JobCancelled(event_id="ad_other/cancelled", job_id="ad_other"))
+    before = {job: await store.job(job) for job in ("ad_done", "ad_queued", "ad_other")}
+    listed = [v.job_id for v in await store.jobs("ann")]
+    done = before["ad_done"]
+    assert done is not None and done.final_ref == "file:///final.mp4"
+    old = msgspec.json.encode({k: v for k, v in msgspec.to_builtins(done).items() if k not in ("final_ref",)})
+    await _damage_views(store, tmp_path, "ad_done", old)
+    damaged = await store.job("ad_done")
+    assert await store.job("ad_queued") is None and damaged is not None and damaged.final_ref is None
+
+    assert await store.rebuild_views() == (3, 6)
+    assert {job: await store.job(job) for job in before} == before
+    assert [v.job_id for v in await store.jobs("ann")] == listed == ["ad_queued", "ad_done"]
+    assert [v.job_id for v in await store.queued_jobs()] == ["ad_queued"]
+    by_key = await store.job_by_idempotency_key("ann", "k-1")
+    assert by_key is not None and by_key.job_id == "ad_done"
+    # Appends go on as before, on the rebuilt views.
+    await store.append(JobStarted(event_id="ad_queued/started", job_id="ad_queued"))
+    started = await store.job("ad_queued")
+    assert started is not None and started.status == "running"

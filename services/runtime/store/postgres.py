@@ -13,6 +13,7 @@ from contracts.codec import decode_event, encode
 from contracts.events import AnyEvent, JobRequested, RecordedEvent, event_type
 from contracts.job_view import PRIORITY_RANK, JobView, apply
 from services.runtime.store.port import DuplicateEvent, IdempotencyConflict
+from services.runtime.store.view_fold import ViewFold
 
 _view_decoder = msgspec.json.Decoder(JobView)
 _PROVISIONED = "events_by_time"  # the DDL's last index: present only once the whole DDL has run
@@ -118,6 +119,9 @@ class PostgresEventStore:
         self._sql_history = f"SELECT seq, recorded_at, data FROM {table} WHERE job_id = $1 AND seq > $2 ORDER BY seq"
         self._sql_job_ids = f"SELECT job_id FROM {quote_ident(schema)}.jobs ORDER BY position DESC LIMIT $1"
         self._sql_active_since = f"SELECT DISTINCT job_id FROM {table} WHERE recorded_at >= $1"
+        self._sql_lock_events = f"LOCK TABLE {table} IN SHARE MODE"
+        self._sql_all_events = f"SELECT position, seq, recorded_at, data FROM {table} ORDER BY position"
+        self._sql_views_delete = f"DELETE FROM {jobs}"
 
     def _lock_key(self, what: str) -> str:
         # Advisory locks are database-wide; naming the schema keeps stores in different schemas from contending.
@@ -202,6 +206,25 @@ class PostgresEventStore:
             )
         else:
             await conn.execute(self._sql_view_update, view.job_id, view.status, encode(view))
+
+    async def rebuild_views(self) -> tuple[int, int]:
+        async with self._db.acquire() as conn, conn.transaction():
+            # SHARE mode stops appends (their INSERT needs ROW EXCLUSIVE) until the commit; reads go on, and see the
+            # old views until the new ones are committed.
+            await conn.execute(self._sql_lock_events)
+            fold = ViewFold()
+            async for row in conn.cursor(self._sql_all_events):
+                fold.add(decode_event(row["data"]), int(row["seq"]), float(row["recorded_at"]), int(row["position"]))
+            views = fold.views()
+            await conn.execute(self._sql_views_delete)
+            await conn.executemany(
+                self._sql_view_insert,
+                [
+                    (v.job_id, v.owner, v.status, PRIORITY_RANK[v.priority], position, v.idempotency_key, encode(v))
+                    for v, position in views
+                ],
+            )
+        return len(views), fold.events
 
     async def _views(self, sql: str, *args: object) -> list[JobView]:
         rows = await self._db.fetch(sql, *args)

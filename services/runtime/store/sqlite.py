@@ -13,6 +13,7 @@ from contracts.codec import decode_event, encode
 from contracts.events import AnyEvent, RecordedEvent, event_type
 from contracts.job_view import PRIORITY_RANK, JobView, apply
 from services.runtime.store.port import DuplicateEvent, IdempotencyConflict
+from services.runtime.store.view_fold import ViewFold
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -108,6 +109,36 @@ class SqliteEventStore:
                 db.execute("ROLLBACK")
             raise
         return RecordedEvent(seq=seq, recorded_at=now, event=event)
+
+    async def rebuild_views(self) -> tuple[int, int]:
+        async with self._lock:
+            return await asyncio.to_thread(self._rebuild_views)
+
+    def _rebuild_views(self) -> tuple[int, int]:
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")  # other processes' appends wait for the write lock until the commit
+        try:
+            fold = ViewFold()
+            for position, seq, at, data in db.execute(
+                "SELECT position, seq, recorded_at, data FROM events ORDER BY position"
+            ):
+                fold.add(decode_event(data), seq, at, position)
+            views = fold.views()
+            db.execute("DELETE FROM jobs")
+            db.executemany(
+                "INSERT INTO jobs (job_id, owner, status, priority_rank, position, idempotency_key, view)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (v.job_id, v.owner, v.status, PRIORITY_RANK[v.priority], position, v.idempotency_key, encode(v))
+                    for v, position in views
+                ],
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        return len(views), fold.events
 
     def _project(self, db: sqlite3.Connection, event: AnyEvent, seq: int, now: float, position: int) -> None:
         row = db.execute("SELECT view FROM jobs WHERE job_id = ?", (event.job_id,)).fetchone()
