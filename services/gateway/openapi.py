@@ -362,7 +362,9 @@ def create_body_schema(*, with_job_fields: bool) -> Schema:
             "webhook_url": Schema(
                 type=[OpenAPIType.STRING, OpenAPIType.NULL],
                 description="An absolute http(s) URL that receives the job's events as signed webhooks "
-                "(Standard Webhooks; the secret is at `GET /api/auth/webhook-secret`). Null or left out: none.",
+                "(Standard Webhooks; the secret is at `GET /api/auth/webhook-secret`). Null or left out: none. "
+                "It must reach a public internet address: a loopback, private or link-local host gets a 422, and a "
+                "name that resolves to one is refused at delivery (unless the operator allows private receivers).",
                 pattern=r"^https?://[^/?#\s]+",
                 max_length=2048,
             ),
