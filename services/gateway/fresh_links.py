@@ -13,6 +13,7 @@ from __future__ import annotations
 import structlog
 
 from contracts.events import JobCompleted, RecordedEvent
+from contracts.job_view import JobView
 from contracts.sse import SseEvent
 from services.runtime.context import Runtime
 
@@ -31,6 +32,22 @@ async def fresh_links(
         log.warning("links.resign_failed", error_type=type(exc).__name__)
         return final_url, captions_url
     return video, captions
+
+
+async def job_links(rt: Runtime, job: JobView) -> tuple[str | None, str | None]:
+    """A job's (video URL, captions URL) for its status: signed now once it has completed."""
+    if job.final_video_url is None:
+        return None, job.captions_url
+    if job.final_ref is None:
+        # A view made before it kept the references (`adagent rebuild-views` adds them): its events have them.
+        history = await rt.store.history(job.job_id)
+        completed = next((r.event for r in history if isinstance(r.event, JobCompleted)), None)
+        if completed is None:
+            return job.final_video_url, job.captions_url
+        return await fresh_links(
+            rt, completed.final_ref, completed.final_video_url, completed.captions_ref, completed.captions_url
+        )
+    return await fresh_links(rt, job.final_ref, job.final_video_url, job.captions_ref, job.captions_url)
 
 
 async def with_fresh_links(rt: Runtime, sse: SseEvent, recorded: RecordedEvent) -> SseEvent:

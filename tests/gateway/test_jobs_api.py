@@ -343,3 +343,25 @@ async def test_links_are_signed_afresh_at_each_read(tmp_path: Path, avatar_data_
                 captions = await client.get(read["captions_url"])
                 assert captions.status_code == 200 and captions.text.startswith("WEBVTT")
                 assert read["final_video_url"].split("?")[0] == first["final_video_url"].split("?")[0]
+
+
+async def test_a_view_from_before_the_references_were_kept_still_gets_a_fresh_link(
+    tmp_path: Path, avatar_data_uri: str
+) -> None:
+    import sqlite3
+
+    import msgspec
+
+    async for server in start_server(tmp_path / "home", url_ttl_seconds=2):
+        async with client_for(server.url, server.token) as client:
+            created = (await client.post("/api/ad-agent/create", json=body(avatar_data_uri))).json()
+            await read_events(client, created["events_url"])
+            view = await server.stack.runtime.store.job(created["job_id"])
+            assert view is not None and view.final_ref is not None
+            old = {k: v for k, v in msgspec.to_builtins(view).items() if k not in ("final_ref", "captions_ref")}
+            with sqlite3.connect(server.settings.sqlite_path) as db:  # as an older version wrote it
+                db.execute("UPDATE jobs SET view = ? WHERE job_id = ?", (msgspec.json.encode(old), view.job_id))
+            await asyncio.sleep(3)  # the recorded links have expired
+            state = (await client.get(created["status_url"])).json()
+            assert (await client.get(state["final_video_url"])).status_code == 200
+            assert (await client.get(state["captions_url"])).status_code == 200

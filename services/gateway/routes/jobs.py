@@ -21,7 +21,7 @@ from contracts.job_view import JobView
 from contracts.sse import SseProjection
 from services.gateway.auth import current_user_or_stream_token
 from services.gateway.errors import RequestError
-from services.gateway.fresh_links import fresh_links, with_fresh_links
+from services.gateway.fresh_links import job_links, with_fresh_links
 from services.gateway.jobs import QueueFull, cancel_job, create_job
 from services.gateway.openapi import (
     BEARER_ONLY,
@@ -73,9 +73,7 @@ def _events_url(state: State, job_id: str, user: str) -> str:
 
 async def _state(state: State, job: JobView, user: str) -> JobState:
     rt: Runtime = state.runtime
-    video, captions = job.final_video_url, job.captions_url
-    if job.final_ref is not None and video is not None:
-        video, captions = await fresh_links(rt, job.final_ref, video, job.captions_ref, captions)
+    video, captions = await job_links(rt, job)
     return JobState(
         job_id=job.job_id,
         status=job.status,
