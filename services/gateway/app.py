@@ -13,6 +13,7 @@ from services.gateway.errors import RequestError, http_error_handler, request_er
 from services.gateway.journal import Journal
 from services.gateway.openapi import docs_routes, openapi_config
 from services.gateway.routes import account, auth, files, health, jobs, stream
+from services.gateway.routes.web import web_routes
 from services.runtime.context import Runtime
 
 
@@ -29,6 +30,7 @@ def create_app(rt: Runtime, journal: Journal) -> Litestar:
             *health.ROUTES,
             *files.ROUTES,
             *docs_routes(),
+            *web_routes(rt.settings.public_url),
         ],
         openapi_config=openapi_config(),
         cors_config=cors_config(rt.settings),

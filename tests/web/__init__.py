@@ -1,0 +1,1 @@
+"""The web page at `/`, driven in a real browser."""
