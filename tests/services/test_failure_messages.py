@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import re
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -29,6 +28,7 @@ from services.voice.handler import handle_clips_merged
 from tests.conftest import EXAMPLE_AVATAR, start_server
 from tests.e2e.flow import StreamResult, post_stream
 from tests.gateway.jobs_client import client_for
+from tests.logs import logging_restored
 
 LINE = "Wake up radiant, every single morning."  # one clip: the failing clip is clip 1/1
 INTERNAL = re.compile(r"internal error \(ref (?P<ref>[0-9a-f]{12})\)$")
@@ -42,25 +42,15 @@ def json_logs() -> Iterator[JsonLogs]:
     """The logs as an operator gets them: configure_logging's processors and JSON lines, written to a buffer of this
     test's own (a stream captured by pytest may be closed by the time the server's tasks log). Logging is global, so
     it is put back as it was afterwards."""
-    structlog_was = structlog.get_config() if structlog.is_configured() else None
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
     buffer = io.StringIO()
-    configure_logging("INFO", json=True)
-    structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=buffer))
 
     def read() -> list[dict[str, Any]]:
         return [json.loads(line) for line in buffer.getvalue().splitlines() if line.startswith("{")]
 
-    try:
+    with logging_restored():
+        configure_logging("INFO", json=True)
+        structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=buffer))
         yield read
-    finally:
-        if structlog_was is None:
-            structlog.reset_defaults()
-        else:
-            structlog.configure(**structlog_was)
-        root.handlers[:] = handlers
-        root.setLevel(level)
 
 
 class FfmpegFailsRenderer:
