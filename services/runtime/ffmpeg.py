@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import shutil
+import os
 
 import imageio_ffmpeg
 
@@ -13,8 +13,9 @@ _TAIL_LINES = 20
 
 @functools.cache
 def ffmpeg_exe() -> str:
-    """A system ffmpeg wins (it may be newer or have more codecs); the wheel's static build is the fallback."""
-    return shutil.which("ffmpeg") or imageio_ffmpeg.get_ffmpeg_exe()
+    """The build the project installs (imageio-ffmpeg's), unless ADAGENT_FFMPEG names another. Not whatever `ffmpeg`
+    is first on PATH: a distro's build differs in version and codecs, and the user never chose it for us."""
+    return os.environ.get("ADAGENT_FFMPEG") or imageio_ffmpeg.get_ffmpeg_exe()
 
 
 class FfmpegError(Exception):
