@@ -556,7 +556,7 @@ def _sse_table() -> str:
 
 SSE_DESCRIPTION = f"""\
 Server-Sent Events: each message has `event:` (its name), `id:` (the job's event sequence number, increasing, not
-always by one) and `data:` (one line of JSON); the first also has `retry: 3000`. Comment lines (`: keep-alive`) are
+always by one) and `data:` (one line of JSON); the first also has `retry: 3000`. Comment lines (`: ping`) are
 sent when nothing happened for a while. The stream ends after `complete`, `error` or `cancelled`.
 
 {_sse_table()}

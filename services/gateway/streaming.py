@@ -13,6 +13,9 @@ from services.gateway.journal import Journal
 from services.runtime.context import Runtime
 
 RETRY_MS = 3000
+# A comment and nothing else: Litestar fills `data` with "" by default, and a block with an empty `data:` line is
+# a `message` to EventSource and a JSONDecodeError to the seed's Python client.
+KEEP_ALIVE = ServerSentEventMessage(comment="ping", data=None)
 
 
 async def sse_messages(
@@ -24,7 +27,7 @@ async def sse_messages(
     first = True
     async for recorded in journal.follow(job_id, 0, idle_seconds=keepalive_seconds):
         if recorded is None:
-            yield ServerSentEventMessage(comment="keep-alive")
+            yield KEEP_ALIVE
             continue
         sse = projection.apply(recorded)
         if sse is None or sse.id <= last_event_id:
