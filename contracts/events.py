@@ -112,11 +112,16 @@ class FinalizationStarted(Event, frozen=True, kw_only=True):
 
 
 class JobCompleted(Event, frozen=True, kw_only=True):
+    """v2 keeps references only: a signed link is a live credential, so it is minted when the event is read or
+    streamed (see gateway.fresh_links), never stored. v1 events, already in the append-only store, carry the links
+    signed at completion (`final_video_url`, `captions_url`); readers ignore them when the reference is there."""
+
+    v: int = 2
     final_ref: str
-    final_video_url: str  # signed when the job completed; readers sign `final_ref` afresh (see gateway.fresh_links)
     duration_s: float
-    captions_url: str | None = None
-    captions_ref: str | None = None  # absent from jobs completed before it was recorded
+    captions_ref: str | None = None  # absent from v1 jobs completed before it was recorded
+    final_video_url: str | None = None  # v1 only
+    captions_url: str | None = None  # v1 only
 
 
 class JobFailed(Event, frozen=True, kw_only=True):

@@ -10,11 +10,19 @@ import msgspec
 from contracts.events import RecordedEvent, event_type
 
 _HIDDEN = {"event_id", "job_id", "v", "type"}
+# Signed links that v1 JobCompleted events stored: live credentials until they expire, so never printed.
+_LINKS = ("final_video_url", "captions_url")
 
 
 def format_event(recorded: RecordedEvent, started: float) -> str:
     ev = recorded.event
     fields: dict[str, Any] = {k: v for k, v in msgspec.to_builtins(ev).items() if k not in _HIDDEN}
+    for link in _LINKS:
+        if link in fields:
+            if fields[link] is None:
+                del fields[link]
+            else:
+                fields[link] = "(signed link, not shown)"
     if "clips" in fields:
         fields["clips"] = [f"{c['index']}: {c['line']!r} (~{c['est_seconds']}s)" for c in fields["clips"]]
     if "script" in fields and len(fields["script"]) > 60:

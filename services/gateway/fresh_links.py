@@ -1,12 +1,12 @@
 """Download links signed at each read, so a finished ad can be fetched for as long as it is stored.
 
-A signed URL expires (ADAGENT_URL_TTL_SECONDS; at most 7 days on Cloud Storage). The one recorded in JobCompleted
-was signed when the job finished, so a client reading the job, replaying its stream or reconnecting a day later
-would be handed a dead link, with no way through the API to get the video back. Every read therefore signs the
-stored references again: a link a client receives is valid for the full lifetime from the moment it got it.
-Should signing fail (the IAM signBlob call of a keyless Cloud Storage set-up, say), the recorded links are sent as
-they are rather than failing the read. A job completed before the captions' reference was recorded keeps its
-recorded captions link."""
+A signed URL expires (ADAGENT_URL_TTL_SECONDS; at most 7 days on Cloud Storage) and, while it lives, is a credential:
+JobCompleted (v2) records references only, and every read (the job's status, the job list, a replayed stream, the
+WebSocket, a webhook) signs them now, so a link a client receives is valid for the full lifetime from the moment it
+got it. A v1 JobCompleted, stored before, also carries the links signed at completion: they are what is sent when
+signing fails (the IAM signBlob call of a keyless Cloud Storage set-up, say), and a v1 job completed before the
+captions' reference was recorded keeps its recorded captions link. A v2 event has nothing to fall back on: a
+signing failure is the read's error."""
 
 from __future__ import annotations
 
@@ -21,14 +21,17 @@ log = structlog.get_logger(__name__)
 
 
 async def fresh_links(
-    rt: Runtime, final_ref: str, final_url: str, captions_ref: str | None, captions_url: str | None
+    rt: Runtime, final_ref: str, final_url: str | None, captions_ref: str | None, captions_url: str | None
 ) -> tuple[str, str | None]:
-    """(video URL, captions URL), signed now; the recorded ones where signing fails."""
+    """(video URL, captions URL), signed now; `final_url`/`captions_url` are a v1 event's recorded links, the
+    fallback where signing fails."""
     ttl = rt.settings.url_ttl_seconds
     try:
         video = await rt.storage.signed_url(final_ref, ttl)
         captions = captions_url if captions_ref is None else await rt.storage.signed_url(captions_ref, ttl)
     except Exception as exc:
+        if final_url is None:
+            raise
         log.warning("links.resign_failed", error_type=type(exc).__name__)
         return final_url, captions_url
     return video, captions
@@ -36,13 +39,13 @@ async def fresh_links(
 
 async def job_links(rt: Runtime, job: JobView) -> tuple[str | None, str | None]:
     """A job's (video URL, captions URL) for its status: signed now once it has completed."""
-    if job.final_video_url is None:
-        return None, job.captions_url
+    if job.status != "completed":
+        return None, None
     if job.final_ref is None:
         # A view made before it kept the references (`adagent rebuild-views` adds them): its events have them.
         history = await rt.store.history(job.job_id)
         completed = next((r.event for r in history if isinstance(r.event, JobCompleted)), None)
-        if completed is None:
+        if completed is None or job.final_video_url is None:
             return job.final_video_url, job.captions_url
         return await fresh_links(
             rt, completed.final_ref, completed.final_video_url, completed.captions_ref, completed.captions_url

@@ -39,8 +39,9 @@ import httpx
 import structlog
 
 from contracts.events import AnyEvent, JobRequested, RecordedEvent, WebhookAttempted, event_id
-from contracts.sse import TERMINAL_SSE_EVENTS, SseProjection
+from contracts.sse import TERMINAL_SSE_EVENTS, SseEvent, SseProjection
 from services.gateway import public_address
+from services.gateway.fresh_links import with_fresh_links
 from services.gateway.public_address import IPAddress, NonPublicAddress, Resolver, vetted_addresses
 from services.gateway.webhook_signing import InvalidSecret, signed_headers
 from services.runtime.context import Runtime
@@ -115,7 +116,8 @@ class _Delivery:
     event: str  # the SSE event name
     url: str
     owner: str
-    body: bytes
+    recorded: RecordedEvent
+    sse: SseEvent  # its `complete` links are signed at each attempt: the stored event keeps references only
 
 
 @dataclass(frozen=True)
@@ -264,7 +266,8 @@ class WebhookDispatcher:
             event=sse.event,
             url=requested.webhook_url,
             owner=requested.owner,
-            body=webhook_body(sse.event, recorded.seq, recorded.recorded_at, sse.data),
+            recorded=recorded,
+            sse=sse,
         )
         if adopt:
             self._watching.add(webhook_id)
@@ -342,10 +345,16 @@ class WebhookDispatcher:
             return _Outcome(None, False, "webhook secret lookup failed")
         if not secret:
             return _Outcome(None, False, "no webhook secret for the job's owner", final=True)
+        try:
+            sse = await with_fresh_links(self._rt, d.sse, d.recorded)
+        except Exception:
+            log.exception("webhook.link_signing_failed", job_id=d.job_id, webhook_id=d.webhook_id)
+            return _Outcome(None, False, "the video's link could not be signed")
+        body = webhook_body(sse.event, d.seq, d.recorded.recorded_at, sse.data)
         # Fresh per attempt, as the spec requires: a receiver rejects stale timestamps to stop replays.
         timestamp = int(time.time())
         try:
-            headers = signed_headers(secret, d.webhook_id, timestamp, d.body)
+            headers = signed_headers(secret, d.webhook_id, timestamp, body)
         except InvalidSecret:
             return _Outcome(None, False, "the owner's webhook secret is malformed", final=True)
         headers["user-agent"] = USER_AGENT
@@ -358,7 +367,7 @@ class WebhookDispatcher:
                 host = url.raw_host.decode("ascii")  # IDNA-encoded; an IPv6 literal without its brackets
                 port = url.port or _DEFAULT_PORTS[url.scheme]
                 addresses = await vetted_addresses(host, port, self._resolve, allow_private=self._allow_private)
-                response = await self._post(url, addresses, d.body, headers)
+                response = await self._post(url, addresses, body, headers)
                 # Streamed and closed unread: only the status matters, and a huge response body must cost nothing.
                 await response.aclose()
         except (TimeoutError, httpx.TimeoutException):

@@ -62,8 +62,7 @@ async def handle_clips_merged(recorded: RecordedEvent, *, rt: Runtime, enhancer:
         await rt.recorder.record(FinalizationStarted(event_id=event_id(job_id, "finalization-started"), job_id=job_id))
         try:
             final_ref = await rt.storage.put_file(f"jobs/{job_id}/{job_id}.mp4", voiced, "video/mp4")
-            url = await rt.storage.signed_url(final_ref, rt.settings.url_ttl_seconds)
-            captions = await _publish_captions(rt, job_id, merged.captions_ref, work)
+            captions_ref = await _publish_captions(rt, job_id, merged.captions_ref, work)
             duration = probe(voiced).duration_s or 0.0
         except TransientError:
             raise  # retried by redelivery
@@ -80,20 +79,17 @@ async def handle_clips_merged(recorded: RecordedEvent, *, rt: Runtime, enhancer:
             event_id=event_id(job_id, "completed"),
             job_id=job_id,
             final_ref=final_ref,
-            final_video_url=url,
             duration_s=round(duration, 3),
-            captions_url=captions[1] if captions else None,
-            captions_ref=captions[0] if captions else None,
+            captions_ref=captions_ref,
         )
     )
     log.info("voice.done", job_id=job_id, lufs=lufs)
 
 
-async def _publish_captions(rt: Runtime, job_id: str, captions_ref: str | None, work: Path) -> tuple[str, str] | None:
-    """Store the ad's WebVTT beside the final MP4 (same name, .vtt) and sign its URL. The voice step keeps the
-    picture's timing, so the merged cut's captions fit the final video as they are. Returns (reference, URL)."""
+async def _publish_captions(rt: Runtime, job_id: str, captions_ref: str | None, work: Path) -> str | None:
+    """Store the ad's WebVTT beside the final MP4 (same name, .vtt); return its reference. The voice step keeps the
+    picture's timing, so the merged cut's captions fit the final video as they are."""
     if captions_ref is None:
         return None
     source = await rt.storage.fetch(captions_ref, work)
-    ref = await rt.storage.put_file(f"jobs/{job_id}/{job_id}.vtt", source, "text/vtt")
-    return ref, await rt.storage.signed_url(ref, rt.settings.url_ttl_seconds)
+    return await rt.storage.put_file(f"jobs/{job_id}/{job_id}.vtt", source, "text/vtt")

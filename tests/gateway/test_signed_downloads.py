@@ -6,9 +6,13 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import msgspec
 
+from contracts.events import JobCompleted, RecordedEvent
+from services.cli.events import format_history
 from services.runtime.storage.local import LocalStorage
 from tests.conftest import Server
+from tests.gateway.jobs_client import body, client_for, read_events
 
 
 async def _stored(server: Server, tmp_path: Path) -> tuple[LocalStorage, str]:
@@ -83,3 +87,32 @@ async def test_byte_ranges_let_a_player_seek(server: Server, tmp_path: Path) -> 
         for ignored in ("bytes=0-1,5-9", "items=0-5", "bytes=9-2", "nonsense"):
             answer = await client.get(url, headers={"Range": ignored})
             assert answer.status_code == 200 and answer.content == data, ignored
+
+
+async def test_a_completed_job_stores_references_and_streams_links(server: Server, avatar_data_uri: str) -> None:
+    """A signed link is a credential while it lives: the event store (kept for ever, printed by `adagent events`)
+    holds only the references, and each read signs them."""
+    async with client_for(server.url, server.token) as client:
+        created = (await client.post("/api/ad-agent/create", json=body(avatar_data_uri))).json()
+        complete = (await read_events(client, created["events_url"]))[-1].json()
+        status = (await client.get(created["status_url"])).json()
+        assert (await client.get(complete["final_video_url"])).status_code == 200
+        assert (await client.get(status["captions_url"])).status_code == 200
+    history = await server.stack.runtime.store.history(created["job_id"])
+    completed = next(r.event for r in history if isinstance(r.event, JobCompleted))
+    assert completed.v == 2 and completed.final_ref and completed.captions_ref
+    stored = msgspec.json.encode(history).decode()
+    printed = format_history(history)
+    for text in (stored, printed):
+        assert "signature=" not in text and "expires=" not in text
+        for url in (complete["final_video_url"], status["captions_url"]):
+            assert urlsplit(url).query not in text
+
+
+def test_adagent_events_hides_the_links_a_v1_event_stored() -> None:
+    v1 = JobCompleted(
+        event_id="ad_1/completed", job_id="ad_1", v=1, final_ref="local://jobs/ad_1/ad_1.mp4", duration_s=1.0,
+        final_video_url="http://127.0.0.1:8001/files/jobs/ad_1/ad_1.mp4?expires=1&signature=abc",
+    )
+    printed = format_history([RecordedEvent(seq=1, recorded_at=0.0, event=v1)])
+    assert "signature=abc" not in printed and "final_ref=local://jobs/ad_1/ad_1.mp4" in printed
