@@ -8,9 +8,8 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 
+from services.cli.admin_store import admin_store
 from services.gateway.accounts import AccountError, Accounts
-from services.runtime.context import make_store
-from services.runtime.settings import load_settings
 
 COMMANDS = ("users", "keys")
 
@@ -80,10 +79,9 @@ async def _keys(accounts: Accounts, args: argparse.Namespace) -> None:
 async def run(args: argparse.Namespace) -> int:
     """Exit code 0; 1 with the reason on stderr when the accounts refuse the change; 2 when misused."""
     handler: Callable[[Accounts, argparse.Namespace], Awaitable[None]] = _users if args.command == "users" else _keys
-    store = make_store(load_settings())
-    await store.open()
     try:
-        await handler(Accounts(store), args)
+        async with admin_store() as store:
+            await handler(Accounts(store), args)
     except AccountError as exc:
         print(f"adagent: {exc}", file=sys.stderr)
         return 1
@@ -93,6 +91,4 @@ async def run(args: argparse.Namespace) -> int:
     except (EOFError, KeyboardInterrupt):
         print("\nadagent: cancelled", file=sys.stderr)
         return 1
-    finally:
-        await store.close()
     return 0

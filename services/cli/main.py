@@ -12,13 +12,13 @@ from pathlib import Path
 
 from contracts.formats import ASPECT_RATIOS, RESOLUTIONS
 from services.cli import accounts_cmd, dev_cmd, service_cmd
+from services.cli.admin_store import admin_store
 from services.cli.create import CreateFailed, create_ad, request_body
 from services.cli.events import format_history
 from services.cli.server import bind, public_url, running_server
 from services.cli.signals import stop_on_signals
 from services.gateway.accounts import AccountError
 from services.gateway.auth import Auth
-from services.runtime.context import make_store
 from services.runtime.logging import configure_logging
 from services.runtime.settings import SettingsError, load_settings
 
@@ -119,23 +119,15 @@ async def _create(args: argparse.Namespace) -> int:
 
 
 async def _rebuild_views() -> int:
-    store = make_store(load_settings())
-    await store.open()
-    try:
+    async with admin_store() as store:
         jobs, events = await store.rebuild_views()
-    finally:
-        await store.close()
     print(f"rebuilt {jobs} job views from {events} events")
     return 0
 
 
 async def _events(job_id: str) -> int:
-    store = make_store(load_settings())
-    await store.open()
-    try:
+    async with admin_store() as store:
         history = await store.history(job_id)
-    finally:
-        await store.close()
     if not history:
         print(f"adagent: no events for job {job_id}", file=sys.stderr)
         return 1

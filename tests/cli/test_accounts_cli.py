@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
 
+import asyncpg
 import httpx
+import pytest
 
 from services.gateway.accounts import Accounts
 from services.gateway.auth import Auth
@@ -18,10 +21,12 @@ from tests.conftest import start_server
 PASSWORD = "correct horse battery"
 
 
-def _adagent(home: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def _adagent(
+    home: Path, *args: str, stdin: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "services.cli.main", *args],
-        env={**os.environ, "ADAGENT_HOME": str(home)},
+        env={**os.environ, "ADAGENT_HOME": str(home), **(env or {})},
         input=stdin,
         capture_output=True,
         text=True,
@@ -94,3 +99,35 @@ def test_misuse_exits_2(tmp_path: Path) -> None:
         done = _adagent(home, *args, stdin="")
         assert done.returncode == 2, (args, done.stderr)
         assert "Traceback" not in done.stderr
+
+
+def test_admin_commands_name_the_store_they_used_on_stderr(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    added = _adagent(home, "users", "add", "carol", "--password-stdin", stdin=PASSWORD + "\n")
+    assert added.returncode == 0 and f"event store: SQLite {home}" in added.stderr
+    listed = _adagent(home, "users", "list")
+    assert listed.stdout == "carol\n"  # stdout stays what scripts read
+    assert "event store: SQLite" in listed.stderr
+    for command in (("events", "ad_1"), ("rebuild-views",), ("keys", "list", "carol")):
+        assert "event store: SQLite" in _adagent(home, *command).stderr
+
+
+@pytest.mark.postgres
+async def test_the_postgres_store_is_named_without_its_password(tmp_path: Path) -> None:
+    schema = f"admin_{secrets.token_hex(4)}"
+    env = {
+        "ADAGENT_STORE": "postgres",
+        "ADAGENT_DATABASE_URL": "postgresql://postgres:hunter2secret@127.0.0.1:5432/postgres",
+        "ADAGENT_DATABASE_SCHEMA": schema,
+    }
+    try:
+        added = _adagent(tmp_path, "users", "add", "dave", "--password-stdin", stdin=PASSWORD + "\n", env=env)
+        assert added.returncode == 0, added.stderr
+        assert f"event store: PostgreSQL postgresql://postgres:***@127.0.0.1:5432/postgres (schema {schema})" in (
+            added.stderr
+        )
+        assert "hunter2secret" not in added.stderr + added.stdout
+    finally:
+        conn = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/postgres")
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        await conn.close()
