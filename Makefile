@@ -17,6 +17,7 @@ demo: $(STAMP)
 		--character-name Eileen --out out/ad.mp4
 
 test: $(STAMP)
+	bash tests/system_packages.sh
 	$(VENV)/bin/python -m pytest -q
 
 lint: $(STAMP)

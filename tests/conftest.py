@@ -12,6 +12,8 @@ from services.cli.server import bind, public_url, running_server
 from services.runtime.settings import Settings, load_settings
 from services.stack import Stack
 
+pytest_plugins = ["tests.ci_skips"]
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_AVATAR = ROOT / "examples" / "avatar.jpg"
 
@@ -52,3 +54,4 @@ async def start_server(
 async def server(tmp_path: Path) -> AsyncIterator[Server]:
     async for s in start_server(tmp_path / "home"):
         yield s
+
