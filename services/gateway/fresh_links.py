@@ -41,16 +41,16 @@ async def job_links(rt: Runtime, job: JobView) -> tuple[str | None, str | None]:
     """A job's (video URL, captions URL) for its status: signed now once it has completed."""
     if job.status != "completed":
         return None, None
-    if job.final_ref is None:
-        # A view made before it kept the references (`adagent rebuild-views` adds them): its events have them.
-        history = await rt.store.history(job.job_id)
-        completed = next((r.event for r in history if isinstance(r.event, JobCompleted)), None)
-        if completed is None or job.final_video_url is None:
-            return job.final_video_url, job.captions_url
-        return await fresh_links(
-            rt, completed.final_ref, completed.final_video_url, completed.captions_ref, completed.captions_url
-        )
-    return await fresh_links(rt, job.final_ref, job.final_video_url, job.captions_ref, job.captions_url)
+    if job.final_ref is not None:
+        return await fresh_links(rt, job.final_ref, job.final_video_url, job.captions_ref, job.captions_url)
+    # A view made before it kept the references (`adagent rebuild-views` adds them): its events have them.
+    history = await rt.store.history(job.job_id)
+    completed = next((r.event for r in history if isinstance(r.event, JobCompleted)), None)
+    if completed is None:
+        return job.final_video_url, job.captions_url
+    return await fresh_links(
+        rt, completed.final_ref, completed.final_video_url, completed.captions_ref, completed.captions_url
+    )
 
 
 async def with_fresh_links(rt: Runtime, sse: SseEvent, recorded: RecordedEvent) -> SseEvent:
