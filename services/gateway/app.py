@@ -9,12 +9,18 @@ from litestar.exceptions import HTTPException
 
 from services.gateway.auth import current_user, make_auth
 from services.gateway.cors import cors_config
-from services.gateway.errors import RequestError, http_error_handler, request_error_handler
+from services.gateway.errors import (
+    RequestError,
+    http_error_handler,
+    provider_error_handler,
+    request_error_handler,
+)
 from services.gateway.journal import Journal
 from services.gateway.openapi import docs_routes, openapi_config
 from services.gateway.routes import account, auth, files, health, jobs, stream
 from services.gateway.routes.web import web_routes
 from services.runtime.context import Runtime
+from services.runtime.errors import ProviderError, TransientError
 
 
 def create_app(rt: Runtime, journal: Journal) -> Litestar:
@@ -37,7 +43,12 @@ def create_app(rt: Runtime, journal: Journal) -> Litestar:
         # Every route that names a `user` parameter needs a credential; the events routes widen it (URL token).
         dependencies={"user": Provide(current_user)},
         state=state,
-        exception_handlers={RequestError: request_error_handler, HTTPException: http_error_handler},
+        exception_handlers={
+            RequestError: request_error_handler,
+            HTTPException: http_error_handler,
+            ProviderError: provider_error_handler,
+            TransientError: provider_error_handler,
+        },
         request_max_body_size=max_body,
         logging_config=None,  # logging is configured once, with secret scrubbing, by services.runtime.logging
     )

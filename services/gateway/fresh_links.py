@@ -16,6 +16,8 @@ from contracts.events import JobCompleted, RecordedEvent
 from contracts.job_view import JobView
 from contracts.sse import SseEvent
 from services.runtime.context import Runtime
+from services.runtime.errors import UserFacingError
+from services.runtime.failures import public_reason
 
 log = structlog.get_logger(__name__)
 
@@ -58,9 +60,15 @@ async def with_fresh_links(rt: Runtime, sse: SseEvent, recorded: RecordedEvent) 
     event = recorded.event
     if not isinstance(event, JobCompleted) or sse.event != "complete":
         return sse
-    video, captions = await fresh_links(
-        rt, event.final_ref, event.final_video_url, event.captions_ref, event.captions_url
-    )
+    try:
+        video, captions = await fresh_links(
+            rt, event.final_ref, event.final_video_url, event.captions_ref, event.captions_url
+        )
+    except UserFacingError as exc:
+        # A stream already under way has no status to answer with (a status read answers 502/503): the reason is
+        # logged, once, where the operator looks.
+        public_reason(exc, "links.sign_failed", job_id=event.job_id)
+        raise
     data = {**sse.data, "final_video_url": video}
     if captions is not None:
         data["captions_url"] = captions

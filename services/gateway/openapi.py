@@ -155,6 +155,28 @@ def error_response(description: str, *examples: Example) -> ResponseSpec:
     return ResponseSpec(ErrorBody, description=description, generate_examples=False, examples=list(examples))
 
 
+# A provider the gateway calls itself (Cloud Storage: the avatar's upload, a download link's signing) said no or did
+# not answer: services/gateway/errors.py provider_error_handler.
+PROVIDER_FAILED = {
+    502: error_response(
+        "A cloud provider refused the server's own credentials or request (a configuration fault on the server)",
+        error_example(
+            502,
+            "Google Cloud rejected the credentials (invalid_grant: the key was revoked or deleted); check "
+            "GOOGLE_APPLICATION_CREDENTIALS",
+            summary="A revoked service-account key",
+        ),
+    ),
+    503: error_response(
+        "A cloud provider did not answer, or failed; try again later",
+        error_example(
+            503,
+            "Cloud Storage upload of gs://adagent-ads/jobs/ad_1795885518756927/avatar-1a2b3c4d.png kept failing: 503 "
+            "Backend Error",
+            summary="Cloud Storage unavailable",
+        ),
+    ),
+}
 UNAUTHORIZED = error_response(
     "No credential, or an invalid, expired or revoked one (with `WWW-Authenticate: Bearer`)",
     error_example(401, "authentication required: send Authorization: Bearer <token>", summary="No credential"),
@@ -249,6 +271,7 @@ def create_errors(*, with_job_fields: bool) -> dict[int, ResponseSpec]:
     errors[413] = error_response("The avatar (or the whole body) is too large", *_TOO_LARGE)
     errors[422] = error_response("A field is missing or invalid; `field` names it", *invalid)
     errors[429] = _QUEUE_FULL
+    errors.update(PROVIDER_FAILED)
     return errors
 
 

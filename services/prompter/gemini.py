@@ -33,6 +33,7 @@ from services.runtime.google_client import (
     CALL_ERRORS,
     GoogleClientConfig,
     backoff_delay,
+    credential_failure,
     describe,
     is_retryable,
     make_client,
@@ -160,6 +161,9 @@ class GeminiPromptWriter:
                     model=cfg.model, contents=contents, config=self._generation
                 )
             except CALL_ERRORS as exc:
+                refused = credential_failure(exc, "Gemini", cfg.client.credentials_source)
+                if refused is not None:
+                    raise refused from exc  # the credentials: no retry gets past them
                 reason = describe(exc, cfg.client.secrets)
                 if not is_retryable(exc):
                     if isinstance(exc, errors.APIError):

@@ -31,7 +31,8 @@ def make_renderer(rt: Runtime, env: Mapping[str, str] | None = None) -> ClipRend
         config = VeoConfig.from_env(env)
         if config.output_gcs_uri and rt.settings.storage != "gcs":
             raise SettingsError("ADAGENT_VEO_OUTPUT_GCS_URI needs ADAGENT_STORAGE=gcs to read the clips back")
-        client = make_client(GoogleClientConfig.from_env(env, vertex_required=True, needed_by="ADAGENT_RENDERER=veo"))
+        google = GoogleClientConfig.from_env(env, vertex_required=True, needed_by="ADAGENT_RENDERER=veo")
+        client = make_client(google)
         rt.closers.append(client.aio.aclose)
         limit: RequestRate = RateLimit(config.requests_per_minute)
         if rt.settings.store == "postgres":
@@ -41,7 +42,14 @@ def make_renderer(rt: Runtime, env: Mapping[str, str] | None = None) -> ClipRend
             )
             rt.closers.append(shared.close)
             limit = shared
-        return VeoClipRenderer(config, client, HistoryOperationLog(rt), rt.storage.fetch, rate_limit=limit)
+        return VeoClipRenderer(
+            config,
+            client,
+            HistoryOperationLog(rt),
+            rt.storage.fetch,
+            rate_limit=limit,
+            credentials_source=google.credentials_source,
+        )
     return LocalClipRenderer(voice_from_request=rt.settings.voice == "local")
 
 

@@ -27,6 +27,7 @@ from tempfile import TemporaryDirectory
 from typing import Any, Final
 
 import structlog
+from google.auth import exceptions as google_auth_exceptions
 from google.genai import errors as genai_errors
 from google.genai import types
 
@@ -38,9 +39,10 @@ from services.renderer.port import RenderedClip
 from services.renderer.rate_limit import RateLimit, RequestRate
 from services.renderer.speech_span import SpeechSpan, speech_in_file
 from services.renderer.word_estimate import estimate_words
+from services.runtime.credential_errors import GOOGLE_KEY_FILE, google_refresh_failure
 from services.runtime.errors import ProviderError, TransientError
 from services.runtime.ffmpeg import run_ffmpeg
-from services.runtime.google_client import describe, is_retryable
+from services.runtime.google_client import credential_failure, describe, is_retryable
 from services.runtime.image_types import image_mime_type
 from services.runtime.media_probe import MediaInfo, probe
 from services.runtime.settings import SettingsError, env_float, env_int
@@ -147,6 +149,7 @@ class VeoClipRenderer:
         *,
         rate_limit: RequestRate | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        credentials_source: str = GOOGLE_KEY_FILE,  # what to check when Google refuses the credentials
     ) -> None:
         if not getattr(client, "vertexai", False):
             raise SettingsError(
@@ -159,6 +162,7 @@ class VeoClipRenderer:
         self._fetch = fetch
         self._limit = rate_limit or RateLimit(config.requests_per_minute)
         self._sleep = sleep
+        self._credentials_source = credentials_source
 
     async def render(self, command: RenderClip, avatar: Path, out: Path) -> RenderedClip:
         job_id, index = command.job_id, command.clip.index
@@ -251,9 +255,11 @@ class VeoClipRenderer:
                 operation = await self._client.aio.models.generate_videos(
                     model=self._config.model, source=source, config=config
                 )
+            except google_auth_exceptions.RefreshError as exc:
+                raise google_refresh_failure(exc, self._credentials_source) from exc
             except genai_errors.APIError as exc:
                 if not is_retryable(exc) or attempt == self._config.generate_retries:
-                    raise _explain(exc, command.clip.index) from None
+                    raise self._refusal(exc, command.clip.index) from None
                 delay = _backoff(attempt)
                 if exc.code == 429:
                     await self._limit.back_off(delay)  # the quota is shared: every clip waits
@@ -266,6 +272,10 @@ class VeoClipRenderer:
             return str(operation.name)
         raise AssertionError("unreachable")
 
+    def _refusal(self, exc: genai_errors.APIError, index: int) -> Exception:
+        """A 401 is about the credentials, worded as for every adapter (credential_errors); the rest, the clip's."""
+        return credential_failure(exc, "Veo", self._credentials_source) or _explain(exc, index)
+
     # -- poll ----------------------------------------------------------------------------------------------------
     async def _wait(self, name: str, command: RenderClip, work: Path) -> bytes | Path:
         operation = types.GenerateVideosOperation.model_validate({"name": name})
@@ -276,9 +286,11 @@ class VeoClipRenderer:
             try:
                 operation = await self._client.aio.operations.get(operation)
                 errors_in_a_row = 0
+            except google_auth_exceptions.RefreshError as exc:
+                raise google_refresh_failure(exc, self._credentials_source) from exc
             except genai_errors.APIError as exc:
                 if not is_retryable(exc):
-                    raise _explain(exc, command.clip.index) from None
+                    raise self._refusal(exc, command.clip.index) from None
                 errors_in_a_row += 1
                 log.warning("veo.poll_error", operation=name, status=exc.code, in_a_row=errors_in_a_row)
             if operation.done:

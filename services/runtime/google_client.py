@@ -32,6 +32,13 @@ import httpx
 from google.auth.credentials import Credentials
 from google.genai import Client, errors, types
 
+from services.runtime.credential_errors import (
+    GOOGLE_KEY_FILE,
+    google_api_refusal,
+    google_auth_failure,
+    google_credentials_source,
+)
+from services.runtime.errors import UserFacingError
 from services.runtime.settings import SettingsError
 
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
@@ -49,6 +56,7 @@ class GoogleClientConfig:
     location: str | None = None
     credentials: Credentials | None = field(default=None, repr=False, compare=False)
     base_url: str | None = None
+    credentials_source: str = GOOGLE_KEY_FILE  # what a refusal of the credentials tells the operator to check
 
     @classmethod
     def from_env(
@@ -64,7 +72,12 @@ class GoogleClientConfig:
                     f"{needed_by} needs GOOGLE_API_KEY (or GEMINI_API_KEY) for the Gemini Developer API, or "
                     "GOOGLE_GENAI_USE_VERTEXAI=true with GOOGLE_CLOUD_PROJECT for Vertex AI"
                 )
-            return cls(vertex=False, api_key=api_key, base_url=env.get("GOOGLE_GEMINI_BASE_URL") or None)
+            return cls(
+                vertex=False,
+                api_key=api_key,
+                base_url=env.get("GOOGLE_GEMINI_BASE_URL") or None,
+                credentials_source="GOOGLE_API_KEY" if env.get("GOOGLE_API_KEY", "").strip() else "GEMINI_API_KEY",
+            )
         credentials, adc_project = _load_credentials(env, needed_by)
         project = env.get("GOOGLE_CLOUD_PROJECT") or adc_project
         if not project:
@@ -75,6 +88,7 @@ class GoogleClientConfig:
             location=env.get("GOOGLE_CLOUD_LOCATION") or DEFAULT_LOCATION,
             credentials=credentials,
             base_url=env.get("GOOGLE_VERTEX_BASE_URL") or None,
+            credentials_source=google_credentials_source(env),
         )
 
     @property
@@ -151,6 +165,14 @@ def is_retryable(exc: BaseException) -> bool:
     if isinstance(exc, errors.APIError):
         return exc.code in RETRYABLE_STATUS
     return isinstance(exc, TRANSPORT_ERRORS)
+
+
+def credential_failure(exc: BaseException, provider: str, source: str) -> UserFacingError | None:
+    """For a failed google-genai call: the error to raise when it is about the credentials (a token refused at the
+    token endpoint, a 401, a 403 PERMISSION_DENIED), else None (services/runtime/credential_errors.py)."""
+    if isinstance(exc, errors.APIError):
+        return google_api_refusal(provider, exc.code, exc.status, exc.message, source)
+    return google_auth_failure(exc, source)
 
 
 def describe(exc: BaseException, secrets: tuple[str, ...] = ()) -> str:

@@ -29,6 +29,7 @@ import numpy as np
 from elevenlabs import AsyncElevenLabs
 from elevenlabs.core.api_error import ApiError
 
+from services.runtime.credential_errors import CredentialError, elevenlabs_refusal
 from services.runtime.errors import ProviderError, TransientError
 from services.runtime.ffmpeg import run_ffmpeg
 from services.runtime.media_probe import decode_audio, probe
@@ -208,7 +209,7 @@ class ElevenLabsVoiceEnhancer:
                 except ApiError as exc:
                     status = exc.status_code or 0
                     if status not in _RETRY_STATUS and status < 500:
-                        raise ProviderError(self._refusal(exc, voice)) from None
+                        raise self._refusal(exc, voice) from None
                     reason = f"HTTP {status}{_detail_text(exc.body, prefix=': ')}"
                     retry_after = _retry_after(exc.headers)
                 except httpx.TimeoutException:
@@ -239,16 +240,17 @@ class ElevenLabsVoiceEnhancer:
         # Half fixed, half random: pieces rejected together do not all come back at the same moment.
         return ceiling / 2 + random.uniform(0, ceiling / 2)
 
-    def _refusal(self, exc: ApiError, voice: str) -> str:
+    def _refusal(self, exc: ApiError, voice: str) -> ProviderError:
         status = exc.status_code
+        refused = elevenlabs_refusal(status, exc.body)  # the key: worded as for every provider (credential_errors)
+        if refused is not None:
+            return CredentialError(refused.provider, self._scrub(str(refused)))
         what = {
-            401: "rejected the API key",
             402: "asked for payment",
-            403: "refused access",
             404: f"does not know voice {voice!r} or the model",
             422: "rejected the request",
         }.get(status or 0, "refused the request")
-        return self._scrub(f"ElevenLabs {what} (HTTP {status}){_detail_text(exc.body, prefix=': ')}")
+        return ProviderError(self._scrub(f"ElevenLabs {what} (HTTP {status}){_detail_text(exc.body, prefix=': ')}"))
 
     def _scrub(self, text: str) -> str:
         """The provider's message goes to the user: make sure the key never rides along in it."""

@@ -223,6 +223,7 @@ class FakeGcs(FakeServer):
         self.require_auth = True
         self.clock: float | None = None  # seconds since the epoch for signed-URL checks; None = real time
         self.latency = 0.0  # seconds each upload request takes, to show a slow provider does not block the caller
+        self.denied: set[str] = set()  # IAM permissions the account lost on every bucket, e.g. storage.objects.create
         self._generations = itertools.count(1_700_000_000_000_001)
         self.route("POST", r"/upload/storage/v1/b/(?P<bucket>[^/]+)/o", self._upload)
         self.route("PUT", r"/upload/storage/v1/b/(?P<bucket>[^/]+)/o", self._resumable_chunk)
@@ -233,6 +234,12 @@ class FakeGcs(FakeServer):
     # -- helpers for tests -------------------------------------------------------------------------------------------
     def add_account(self, account: ServiceAccount) -> None:
         self.accounts[account.email] = account
+
+    def deny(self, *permissions: str) -> None:
+        """Take `permissions` away from the account (a role removed from it on the bucket): those calls answer 403
+        the way the JSON API does."""
+        with self.lock:
+            self.denied.update(permissions)
 
     def key_file(self, path: Path, account: ServiceAccount | None = None) -> Path:
         """A service-account JSON key whose token_uri is this server."""
@@ -250,11 +257,19 @@ class FakeGcs(FakeServer):
             return [s for s in self.sessions.values() if name is None or s.name == name]
 
     # -- JSON API ----------------------------------------------------------------------------------------------------
-    def _denied(self, request: Request) -> Response | None:
+    def _denied(self, request: Request, permission: str) -> Response | None:
         if self.require_auth and not self.tokens.authorized(request):
             return self.tokens.unauthenticated()
         if request.params.get("bucket") not in self.buckets:
             return _json_error(404, "The specified bucket does not exist.", "notFound")
+        with self.lock:
+            lost = permission in self.denied
+        if lost:
+            message = (
+                f"{self.account.email} does not have {permission} access to the Google Cloud Storage object. "
+                f"Permission '{permission}' denied on resource (or it may not exist)."
+            )
+            return _json_error(403, message, "forbidden")
         return None
 
     def _store(self, bucket: str, name: str, data: bytes, content_type: str, upload_type: str) -> StoredObject:
@@ -267,7 +282,7 @@ class FakeGcs(FakeServer):
 
     def _upload(self, request: Request) -> Response:
         time.sleep(self.latency)
-        denied = self._denied(request)
+        denied = self._denied(request, "storage.objects.create")
         if denied:
             return denied
         bucket = request.params["bucket"]
@@ -354,7 +369,7 @@ class FakeGcs(FakeServer):
         return Response(308, b"", headers)
 
     def _get_object(self, request: Request) -> Response:
-        denied = self._denied(request)
+        denied = self._denied(request, "storage.objects.get")
         if denied:
             return denied
         bucket, name = request.params["bucket"], unquote(request.params["object"])

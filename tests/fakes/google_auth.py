@@ -18,6 +18,8 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPubl
 from tests.fakes.server import FakeServer, Request, Response, google_error
 
 TOKEN_PATH = "/token"
+# What oauth2.googleapis.com answers a JWT-bearer grant signed with a deleted or revoked service-account key
+REVOKED_KEY_ANSWER = {"error": "invalid_grant", "error_description": "Invalid JWT Signature."}
 
 
 @dataclass
@@ -29,6 +31,10 @@ class ServiceAccount:
     # Access tokens issued for this account by any fake's token endpoint: like Google's, a token from the one OAuth
     # server is good at every API, so one key file serves several fakes.
     issued_tokens: set[str] = field(default_factory=set)
+    # The key deleted (or the account disabled) in the console: every token exchange answers Google's documented
+    # `400 invalid_grant` and a self-signed JWT of the key is refused, while access tokens issued before stay good
+    # until they expire, as Google's do.
+    revoked: bool = False
 
     @property
     def public_key(self) -> RSAPublicKey:
@@ -74,6 +80,8 @@ class TokenIssuer:
 
     def _token(self, request: Request) -> Response:
         form = {k: v[0] for k, v in parse_qs(request.body.decode()).items()}
+        if self.account.revoked:
+            return Response(400, REVOKED_KEY_ANSWER)
         if form.get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer":
             return Response(400, {"error": "unsupported_grant_type"})
         try:
@@ -99,6 +107,8 @@ class TokenIssuer:
         token = header.removeprefix("Bearer ")
         if token in self.issued:
             return True
+        if self.account.revoked:
+            return False
         try:
             claims = jwt.decode(token, self.account.public_key, algorithms=["RS256"], options={"verify_aud": False})
         except jwt.PyJWTError:

@@ -258,6 +258,38 @@ async def test_an_unknown_voice_is_reported_with_the_providers_reason(
     assert len(fake.calls("POST", r"/v1/")) == 1  # a 4xx is not retried
 
 
+@pytest.mark.parametrize(
+    ("status", "code", "message", "expected"),
+    [
+        (
+            401,
+            "missing_permissions",
+            "The API key you used is missing the permission speech_to_speech to execute this operation.",
+            "ElevenLabs refused the API key a permission it needs (HTTP 401: missing_permissions: The API key you used "
+            "is missing the permission speech_to_speech to execute this operation.); give the key in "
+            "ELEVENLABS_API_KEY the Speech to Speech permission",
+        ),
+        (
+            401,
+            "quota_exceeded",
+            "This request exceeds your quota of 10000. You have 35 credits remaining.",
+            # the account, not the key: nothing says to check ELEVENLABS_API_KEY
+            "ElevenLabs refused the request (HTTP 401): quota_exceeded: This request exceeds your quota of 10000. "
+            "You have 35 credits remaining.",
+        ),
+    ],
+    ids=["missing-permission", "quota"],
+)
+async def test_a_401_says_whether_the_key_is_at_fault(
+    fake: FakeElevenLabs, short_cut: Path, tmp_path: Path, status: int, code: str, message: str, expected: str
+) -> None:
+    fake.fail_next("POST", r"/v1/", Response(status, {"detail": {"status": code, "message": message}}), times=100)
+    with pytest.raises(ProviderError) as failure:
+        await ElevenLabsVoiceEnhancer(config_for(fake)).enhance(short_cut, tmp_path / "voiced.mp4", None)
+    assert str(failure.value) == expected
+    assert len(fake.calls("POST", r"/v1/")) == 1  # final: not retried
+
+
 async def test_the_api_key_never_reaches_logs_or_errors(
     fake: FakeElevenLabs, short_cut: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -20,7 +20,8 @@ import structlog
 from google.auth import exceptions as auth_exceptions
 from google.oauth2 import service_account
 
-from services.runtime.errors import TransientError
+from services.runtime.credential_errors import CredentialError
+from services.runtime.errors import ProviderError, TransientError
 from services.runtime.settings import SettingsError
 from services.runtime.storage.gcs import (
     CLOUD_PLATFORM_SCOPE,
@@ -177,11 +178,14 @@ async def test_permission_denied_is_permanent_and_says_why(fake: FakeGcs, gcs: G
     reason = "adagent@x.iam.gserviceaccount.com does not have storage.objects.create access to the object."
     fake.fail_next("POST", UPLOAD, google_error(403, "PERMISSION_DENIED", reason))
 
-    with pytest.raises(GcsError) as caught:
+    with pytest.raises(CredentialError) as caught:
         await gcs.put_bytes("jobs/j1/avatar.jpg", b"img", "image/jpeg")
 
     assert not isinstance(caught.value, TransientError)
-    assert str(caught.value) == f"Cloud Storage upload of gs://{BUCKET}/dev/jobs/j1/avatar.jpg failed: 403 {reason}"
+    assert str(caught.value) == (
+        f"Cloud Storage denied access to bucket {BUCKET} (403: {reason}); check the service account's roles on the "
+        "bucket (Storage Object Admin, or Storage Object Creator and Viewer)"
+    )
     assert len(fake.calls("POST", UPLOAD)) == 1  # a 403 is not retried
 
 
@@ -281,7 +285,13 @@ async def test_sign_blob_refusal_is_reported_with_the_provider_reason(fake: Fake
     creds = google.oauth2.credentials.Credentials(token=token)
     gcs = GcsStorage(config_for(fake, credentials=creds, signer_email="someone-else@other.iam.gserviceaccount.com"))
 
-    with pytest.raises(GcsError, match=r"URL signing of gs://adagent-test/x\.mp4 failed: 403 Permission 'iam"):
+    with pytest.raises(
+        CredentialError,
+        match=r"^IAM denied signing download links as someone-else@other\.iam\.gserviceaccount\.com \(403: "
+        r"Permission 'iam\.serviceAccounts\.signBlob' denied .*\); give the account in GOOGLE_APPLICATION_CREDENTIALS "
+        r"the Service Account Token Creator role on someone-else@other\.iam\.gserviceaccount\.com, or check "
+        r"ADAGENT_GCS_SIGNER_EMAIL$",
+    ):
         await gcs.signed_url(f"gs://{BUCKET}/x.mp4", 60)
 
 
@@ -406,7 +416,7 @@ async def test_keys_and_tokens_never_reach_errors_or_logs(
         await gcs.signed_url(ref, 60)
         fake.fail_next("POST", UPLOAD, google_error(403, "PERMISSION_DENIED", "denied"))
         for attempt in (gcs.put_bytes("b.txt", b"b", "text/plain"), keyless.signed_url(ref, 60)):
-            with pytest.raises(GcsError) as caught:
+            with pytest.raises(ProviderError) as caught:
                 await attempt
             messages += [str(caught.value), repr(caught.value), str(caught.value.__cause__)]
 

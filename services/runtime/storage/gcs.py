@@ -32,6 +32,12 @@ from google.cloud.storage.exceptions import DataCorruption
 from google.cloud.storage.retry import DEFAULT_RETRY
 from google.oauth2 import service_account
 
+from services.runtime.credential_errors import (
+    GOOGLE_KEY_FILE,
+    google_credentials_source,
+    google_refresh_failure,
+    storage_refusal,
+)
 from services.runtime.errors import ProviderError, TransientError
 from services.runtime.settings import SettingsError, env_float, env_int
 from services.runtime.storage.gcs_signing import IAM_CREDENTIALS_ENDPOINT, IamSigner, IamSigningCredentials
@@ -72,6 +78,7 @@ class GcsConfig:
     retry_initial_seconds: float = 1.0
     retry_deadline_seconds: float = 120.0
     timeout_seconds: float = 60.0  # per HTTP request
+    credentials_source: str = GOOGLE_KEY_FILE  # what a refusal of the credentials tells the operator to check
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> GcsConfig:
@@ -102,6 +109,7 @@ class GcsConfig:
             iam_endpoint=_base_url(env.get("ADAGENT_GCS_IAM_ENDPOINT", "").strip() or IAM_CREDENTIALS_ENDPOINT),
             chunk_size=chunk_size,
             retry_deadline_seconds=deadline,
+            credentials_source=google_credentials_source(env),
         )
 
 
@@ -246,14 +254,16 @@ class GcsStorage:
                 raise TransientError(message) from exc
             if exc.code == 404 and action == "download":
                 raise GcsObjectNotFound(message) from exc
-            raise GcsError(message) from exc
+            # Only signBlob answers a signing with an HTTP error (a key at hand signs locally).
+            signer = self._iam_signer.email if self._iam_signer is not None and action == "URL signing" else None
+            refused = storage_refusal(
+                exc.code, _provider_message(exc), bucket, signing_as=signer, source=self.config.credentials_source
+            )
+            raise (refused or GcsError(message)) from exc
         except (requests.ConnectionError, requests.Timeout, DataCorruption) as exc:
             raise TransientError(f"Cloud Storage {action} of {where} failed: {_reason(exc)}") from exc
         except auth_exceptions.RefreshError as exc:
-            message = f"Cloud Storage {action} of {where}: the credentials were refused: {_reason(exc)}"
-            if exc.retryable:
-                raise TransientError(message) from exc
-            raise GcsError(message) from exc
+            raise google_refresh_failure(exc, self.config.credentials_source) from exc
         except auth_exceptions.TransportError as exc:
             raise TransientError(f"Cloud Storage {action} of {where}: {_reason(exc)}") from exc
 
@@ -348,6 +358,10 @@ def _error_message(response: Any) -> str | None:
 def _reason(exc: BaseException | None) -> str:
     if exc is None:
         return "no reason given"
+    if isinstance(exc, auth_exceptions.TransportError):
+        # An access token could not be fetched; the cause (a connection refused, a timeout) says why.
+        cause = exc.__cause__ or (exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else None)
+        return f"Google's token endpoint could not be reached ({type(cause or exc).__name__})"
     if isinstance(exc, api_exceptions.GoogleAPICallError):
         return f"{exc.code} {_provider_message(exc)}"
     response = getattr(exc, "response", None)  # the SDK's media layer (InvalidResponse) keeps the HTTP response
