@@ -9,11 +9,13 @@ from litestar.exceptions import HTTPException
 
 from services.gateway.auth import current_user, make_auth
 from services.gateway.cors import cors_config
+from services.gateway.docs_page import build_docs_pages
 from services.gateway.errors import RequestError, http_error_handler, request_error_handler
 from services.gateway.journal import Journal
 from services.gateway.openapi import docs_routes, openapi_config
 from services.gateway.routes import account, auth, files, health, jobs, stream
 from services.gateway.routes.web import web_routes
+from services.gateway.security_headers import add_security_headers
 from services.runtime.context import Runtime
 
 
@@ -39,5 +41,7 @@ def create_app(rt: Runtime, journal: Journal) -> Litestar:
         state=state,
         exception_handlers={RequestError: request_error_handler, HTTPException: http_error_handler},
         request_max_body_size=max_body,
+        before_send=[add_security_headers],  # nosniff and Referrer-Policy on every answer, 404s and streams included
+        on_startup=[build_docs_pages],  # /docs and the hashes of its inline script and style in its CSP
         logging_config=None,  # logging is configured once, with secret scrubbing, by services.runtime.logging
     )

@@ -21,7 +21,6 @@ from litestar.datastructures import CacheControlHeader
 from litestar.enums import MediaType
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import (
     Components,
     Example,
@@ -44,6 +43,7 @@ from litestar.types import ControllerRouterHandler
 
 from contracts.formats import ASPECT_RATIOS, RESOLUTIONS
 from contracts.sse import SSE_EVENT_NAMES
+from services.gateway.docs_page import SwaggerPage
 
 TITLE = "AdAgent API"
 SPEC_PATH = "/openapi.json"
@@ -687,15 +687,7 @@ def openapi_config() -> OpenAPIConfig:
         version=_version(),
         description=DESCRIPTION,
         path=DOCS_PATH,
-        render_plugins=[
-            SwaggerRenderPlugin(
-                path="/",
-                js_url=f"{ASSETS_PATH}/swagger-ui-bundle.js",
-                css_url=f"{ASSETS_PATH}/swagger-ui.css",
-                standalone_preset_js_url=f"{ASSETS_PATH}/swagger-ui-standalone-preset.js",
-                favicon=f"<link rel='icon' type='image/png' href='{ASSETS_PATH}/favicon-32x32.png'>",
-            )
-        ],
+        render_plugins=[SwaggerPage(ASSETS_PATH)],  # with its Content-Security-Policy: services.gateway.docs_page
         components=Components(
             security_schemes={
                 BEARER: SecurityScheme(
