@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
@@ -11,6 +13,7 @@ from services.gateway.auth import current_user, make_auth
 from services.gateway.cors import cors_config
 from services.gateway.docs_page import build_docs_pages
 from services.gateway.errors import RequestError, http_error_handler, request_error_handler
+from services.gateway.head_requests import head_as_get, is_head
 from services.gateway.journal import Journal
 from services.gateway.openapi import docs_routes, openapi_config
 from services.gateway.routes import account, auth, files, health, jobs, stream
@@ -19,11 +22,22 @@ from services.gateway.security_headers import add_security_headers
 from services.runtime.context import Runtime
 
 
+class Gateway(Litestar):
+    """The app, answering HEAD wherever it answers GET (services.gateway.head_requests): before routing, so that
+    every route has it, the docs' and the static assets' included."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if is_head(scope):
+            await head_as_get(super().__call__, scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+
 def create_app(rt: Runtime, journal: Journal) -> Litestar:
     state = State({"runtime": rt, "journal": journal, "ready": False, "auth": make_auth(rt)})
     # Room for the largest allowed avatar in base64 plus the rest of the body.
     max_body = rt.settings.max_image_bytes * 4 // 3 + 1_000_000
-    return Litestar(
+    return Gateway(
         route_handlers=[
             *stream.ROUTES,
             *jobs.ROUTES,
