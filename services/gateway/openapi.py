@@ -160,6 +160,12 @@ UNAUTHORIZED = error_response(
     error_example(401, "authentication required: send Authorization: Bearer <token>", summary="No credential"),
     error_example(401, "the token or API key is invalid or has expired", summary="A bad credential"),
 )
+# Wrong credentials are answered 401 until one address has sent too many (services/gateway/throttle.py).
+WRONG_CREDENTIALS_THROTTLED = error_response(
+    "Too many invalid credentials from your address: retry after `Retry-After` seconds (a valid credential is "
+    "never refused so)",
+    error_example(429, "too many invalid credentials from your address; try again in 42 s"),
+)
 UNAUTHORIZED_STREAM = error_response(
     "No credential, or an invalid one: a bearer token or API key, or a stream token of this job",
     error_example(
@@ -214,8 +220,12 @@ _INVALID_FIELD = (
     ),
 )
 _QUEUE_FULL = error_response(
-    "You already have the most jobs allowed waiting in the queue; retry after `Retry-After` seconds",
+    "You already have the most jobs allowed waiting in the queue, or your address sent too many invalid "
+    "credentials; retry after `Retry-After` seconds",
     error_example(429, "you already have 20 jobs waiting; the limit is 20", summary="Too many queued jobs"),
+    error_example(
+        429, "too many invalid credentials from your address; try again in 42 s", summary="Too many bad credentials"
+    ),
 )
 
 
