@@ -37,7 +37,7 @@ def create_app(rt: Runtime, journal: Journal) -> Litestar:
     state = State({"runtime": rt, "journal": journal, "ready": False, "auth": make_auth(rt)})
     # Room for the largest allowed avatar in base64 plus the rest of the body.
     max_body = rt.settings.max_image_bytes * 4 // 3 + 1_000_000
-    return Gateway(
+    app = Gateway(
         route_handlers=[
             *stream.ROUTES,
             *jobs.ROUTES,
@@ -56,6 +56,8 @@ def create_app(rt: Runtime, journal: Journal) -> Litestar:
         exception_handlers={RequestError: request_error_handler, HTTPException: http_error_handler},
         request_max_body_size=max_body,
         before_send=[add_security_headers],  # nosniff and Referrer-Policy on every answer, 404s and streams included
-        on_startup=[build_docs_pages],  # /docs and the hashes of its inline script and style in its CSP
         logging_config=None,  # logging is configured once, with secret scrubbing, by services.runtime.logging
     )
+    # Now, not in a lifespan hook (the server runs without lifespan): /docs, and the hashes its policy names.
+    build_docs_pages(app)
+    return app

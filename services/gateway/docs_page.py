@@ -51,7 +51,7 @@ class SwaggerPage(OpenAPIRenderPlugin):
         self.headers: dict[str, str] = {}
 
     def build(self, app: Litestar) -> None:
-        """Render the page from the app's spec and compute its policy: called at start-up (see services.gateway.app)."""
+        """Render the page from the app's spec and compute its policy: called when the app is made (create_app)."""
         # `<` escaped keeps a `</script>` inside a description from ending the script: JSON and JavaScript both
         # read \u003c as `<`.
         spec = msgspec.json.encode(app.openapi_schema.to_schema()).replace(b"<", b"\\u003c")
@@ -81,7 +81,7 @@ class SwaggerPage(OpenAPIRenderPlugin):
         }
 
     def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
-        if not self._page:  # an app never started (no lifespan): build on first use instead
+        if not self._page:  # an app made otherwise than by create_app: build on first use instead
             self.build(request.app)
         return self._page
 
@@ -97,7 +97,7 @@ class SwaggerPage(OpenAPIRenderPlugin):
 
 
 def build_docs_pages(app: Litestar) -> None:
-    """Start-up hook: render every Swagger page of the app, and their policies."""
+    """Render every Swagger page of the app, and their policies, once its routes are all known."""
     for plugin in app.openapi_config.render_plugins if app.openapi_config else ():
         if isinstance(plugin, SwaggerPage):
             plugin.build(app)
