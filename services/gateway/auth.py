@@ -7,6 +7,7 @@ dead even if someone later adds a user of the same name.
 from __future__ import annotations
 
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,9 @@ from litestar.exceptions import NotAuthorizedException
 from litestar.params import FromPath
 
 from services.gateway.accounts import API_KEY_PREFIX, Accounts
+from services.gateway.throttle import AuthThrottle, ThrottleLimits
 from services.runtime.context import Runtime
+from services.runtime.limits_storage import close_limits_storage, limits_storage
 from services.runtime.storage.signing import load_or_create_key
 
 ALGORITHM = "HS256"
@@ -31,9 +34,12 @@ def load_or_create_jwt_secret(path: Path) -> bytes:
 
 
 class Auth:
-    def __init__(self, accounts: Accounts, secret: bytes, token_ttl_seconds: int = 3600) -> None:
+    def __init__(
+        self, accounts: Accounts, secret: bytes, throttle: AuthThrottle, token_ttl_seconds: int = 3600
+    ) -> None:
         self.accounts = accounts
         self._secret = secret
+        self.throttle = throttle
         self.token_ttl_seconds = token_ttl_seconds
 
     def _generation(self, username: str) -> int:
@@ -90,7 +96,10 @@ class Auth:
 
 
 def make_auth(rt: Runtime) -> Auth:
-    return Auth(Accounts(rt.store), load_or_create_jwt_secret(rt.settings.home / "jwt.key"))
+    storage = limits_storage(rt.settings)
+    rt.closers.append(partial(close_limits_storage, storage))
+    throttle = AuthThrottle(storage, ThrottleLimits.from_settings(rt.settings))
+    return Auth(Accounts(rt.store), load_or_create_jwt_secret(rt.settings.home / "jwt.key"), throttle)
 
 
 def _bearer(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
@@ -107,6 +116,7 @@ async def _user_from_header(connection: ASGIConnection[Any, Any, Any, Any], stat
         raise NotAuthorizedException("authentication required: send Authorization: Bearer <token>", headers=_CHALLENGE)
     user = await state.auth.user_from_bearer(value) if value else None
     if user is None:
+        await state.auth.throttle.wrong_credential(connection)  # 429 once this address has sent too many
         raise NotAuthorizedException("the token or API key is invalid or has expired", headers=_CHALLENGE)
     return str(user)
 
@@ -123,6 +133,7 @@ async def _user_from_header_or_query(connection: ASGIConnection[Any, Any, Any, A
         )
     user = await state.auth.user_from_stream_token(token, job_id)
     if user is None:
+        await state.auth.throttle.wrong_credential(connection)
         raise NotAuthorizedException("the stream token is invalid, expired or for another job", headers=_CHALLENGE)
     return str(user)
 

@@ -21,7 +21,6 @@ from litestar.datastructures import CacheControlHeader
 from litestar.enums import MediaType
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import (
     Components,
     Example,
@@ -44,6 +43,7 @@ from litestar.types import ControllerRouterHandler
 
 from contracts.formats import ASPECT_RATIOS, RESOLUTIONS
 from contracts.sse import SSE_EVENT_NAMES
+from services.gateway.docs_page import SwaggerPage
 
 TITLE = "AdAgent API"
 SPEC_PATH = "/openapi.json"
@@ -182,6 +182,12 @@ UNAUTHORIZED = error_response(
     error_example(401, "authentication required: send Authorization: Bearer <token>", summary="No credential"),
     error_example(401, "the token or API key is invalid or has expired", summary="A bad credential"),
 )
+# Wrong credentials are answered 401 until one address has sent too many (services/gateway/throttle.py).
+WRONG_CREDENTIALS_THROTTLED = error_response(
+    "Too many invalid credentials from your address: retry after `Retry-After` seconds (a valid credential is "
+    "never refused so)",
+    error_example(429, "too many invalid credentials from your address; try again in 42 s"),
+)
 UNAUTHORIZED_STREAM = error_response(
     "No credential, or an invalid one: a bearer token or API key, or a stream token of this job",
     error_example(
@@ -236,8 +242,12 @@ _INVALID_FIELD = (
     ),
 )
 _QUEUE_FULL = error_response(
-    "You already have the most jobs allowed waiting in the queue; retry after `Retry-After` seconds",
+    "You already have the most jobs allowed waiting in the queue, or your address sent too many invalid "
+    "credentials; retry after `Retry-After` seconds",
     error_example(429, "you already have 20 jobs waiting; the limit is 20", summary="Too many queued jobs"),
+    error_example(
+        429, "too many invalid credentials from your address; try again in 42 s", summary="Too many bad credentials"
+    ),
 )
 
 
@@ -710,15 +720,7 @@ def openapi_config() -> OpenAPIConfig:
         version=_version(),
         description=DESCRIPTION,
         path=DOCS_PATH,
-        render_plugins=[
-            SwaggerRenderPlugin(
-                path="/",
-                js_url=f"{ASSETS_PATH}/swagger-ui-bundle.js",
-                css_url=f"{ASSETS_PATH}/swagger-ui.css",
-                standalone_preset_js_url=f"{ASSETS_PATH}/swagger-ui-standalone-preset.js",
-                favicon=f"<link rel='icon' type='image/png' href='{ASSETS_PATH}/favicon-32x32.png'>",
-            )
-        ],
+        render_plugins=[SwaggerPage(ASSETS_PATH)],  # with its Content-Security-Policy: services.gateway.docs_page
         components=Components(
             security_schemes={
                 BEARER: SecurityScheme(

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Literal
 
 import msgspec
+from limits import RateLimitItem
+from limits import parse as parse_limit
 
 
 class SettingsError(ValueError):
@@ -47,6 +49,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     webhook_allow_private: bool = False
     # Origins whose pages may call the API from a browser (CORS): `*` for any, or e.g. `https://app.example`.
     cors_origins: tuple[str, ...] = ("*",)
+    # Failed sign-ins allowed in a moving window (`limits` notation: "5 per 5 minutes"), then 429 with Retry-After:
+    # per account from one address, per address over all accounts, and per account over all addresses (which
+    # spares addresses that signed in to the account before: see services/gateway/throttle.py).
+    login_limit_per_account_address: str = "5 per 5 minutes"
+    login_limit_per_address: str = "30 per 5 minutes"
+    login_limit_per_account: str = "50 per hour"
+    # Wrong bearer credentials (tokens, API keys) one address may send before they are answered 429.
+    wrong_credential_limit_per_address: str = "60 per minute"
 
     @property
     def objects_dir(self) -> Path:
@@ -87,7 +97,17 @@ _ENV: dict[str, str] = {
     "merge_lease_seconds": "ADAGENT_MERGE_LEASE_SECONDS",
     "webhook_allow_private": "ADAGENT_WEBHOOK_ALLOW_PRIVATE",
     "cors_origins": "ADAGENT_CORS_ORIGINS",
+    "login_limit_per_account_address": "ADAGENT_LOGIN_LIMIT_PER_ACCOUNT_ADDRESS",
+    "login_limit_per_address": "ADAGENT_LOGIN_LIMIT_PER_ADDRESS",
+    "login_limit_per_account": "ADAGENT_LOGIN_LIMIT_PER_ACCOUNT",
+    "wrong_credential_limit_per_address": "ADAGENT_WRONG_CREDENTIAL_LIMIT_PER_ADDRESS",
 }
+_RATE_LIMIT_FIELDS = (
+    "login_limit_per_account_address",
+    "login_limit_per_address",
+    "login_limit_per_account",
+    "wrong_credential_limit_per_address",
+)
 
 _INT_FIELDS = {
     "render_concurrency",
@@ -142,7 +162,20 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         raise SettingsError("ADAGENT_SHUTDOWN_GRACE_SECONDS must be zero or more")
     if not 1 <= settings.url_ttl_seconds <= 7 * 24 * 3600:
         raise SettingsError("ADAGENT_URL_TTL_SECONDS must be between 1 and 604800 (7 days)")
+    for field in _RATE_LIMIT_FIELDS:
+        rate_limit(_ENV[field], getattr(settings, field))
     return settings
+
+
+def rate_limit(var: str, value: str) -> RateLimitItem:
+    """A rate in `limits` notation ("5 per 5 minutes", "60/minute"), at least 1 per period."""
+    try:
+        item = parse_limit(value)
+    except ValueError:
+        raise SettingsError(f"{var} must be a rate such as '5 per 5 minutes' or '60/minute', got {value!r}") from None
+    if item.amount < 1:
+        raise SettingsError(f"{var} must allow at least 1, got {value!r}")
+    return item
 
 
 # scheme://host[:port], `*` allowed as a wildcard in the host (Litestar's CORSConfig matches it so).

@@ -10,7 +10,9 @@ from litestar.exceptions import NotFoundException
 
 from services.gateway.openapi import (
     BEARER_ONLY,
+    RETRY_AFTER,
     UNAUTHORIZED,
+    WRONG_CREDENTIALS_THROTTLED,
     WWW_AUTHENTICATE,
     error_example,
     error_response,
@@ -41,12 +43,13 @@ class WebhookSecret(msgspec.Struct, frozen=True, kw_only=True):
             },
         ),
         401: UNAUTHORIZED,
+        429: WRONG_CREDENTIALS_THROTTLED,
         404: error_response(
             "The user has no webhook secret (e.g. removed meanwhile)",
             error_example(404, "no webhook secret for this user"),
         ),
     },
-    operation_class=operation_class(headers={"401": WWW_AUTHENTICATE}),
+    operation_class=operation_class(headers={"401": WWW_AUTHENTICATE, "429": RETRY_AFTER}),
 )
 async def webhook_secret(state: State, user: NamedDependency[str]) -> WebhookSecret:
     secret = await state.auth.accounts.webhook_secret(user)

@@ -16,7 +16,15 @@ from litestar.response import Response
 
 from services.gateway.auth import Auth
 from services.gateway.errors import RequestError
-from services.gateway.openapi import WWW_AUTHENTICATE, error_example, error_response, header, operation_class
+from services.gateway.openapi import (
+    RETRY_AFTER,
+    WWW_AUTHENTICATE,
+    error_example,
+    error_response,
+    header,
+    operation_class,
+)
+from services.gateway.throttle import client_address
 
 log = structlog.get_logger(__name__)
 
@@ -87,7 +95,11 @@ _LOGIN_BODY = RequestBody(
     tags=["Auth"],
     operation_class=operation_class(
         request_body=_LOGIN_BODY,
-        headers={"200": {"Cache-Control": header("`no-store`: a token must not be cached.")}, "401": WWW_AUTHENTICATE},
+        headers={
+            "200": {"Cache-Control": header("`no-store`: a token must not be cached.")},
+            "401": WWW_AUTHENTICATE,
+            "429": RETRY_AFTER,
+        },
     ),
     responses={
         200: ResponseSpec(
@@ -119,21 +131,34 @@ _LOGIN_BODY = RequestBody(
             error_example(422, "is required", "password"),
             error_example(422, "must not be empty", "username"),
         ),
+        429: error_response(
+            "Too many failed sign-ins: for this account from your address, from your address, or for this account "
+            "(which spares addresses that signed in to it before). Retry after `Retry-After` seconds; the password "
+            "is not checked meanwhile",
+            error_example(429, "too many failed sign-ins for this account from your address; try again in 287 s"),
+            error_example(429, "too many failed sign-ins from your address; try again in 120 s"),
+        ),
     },
 )
 async def login(request: Request[Any, Any, Any], state: State) -> Response[TokenResponse]:
     username, password = _credentials(request.headers.get("content-type", ""), await request.body())
     auth: Auth = state.auth
     name = username.strip().lower()
-    if await auth.accounts.authenticate(name, password):
-        try:
-            token, expires_in = auth.issue_token(name)
-        except ValueError:
-            pass  # removed between the check and the token: as good as a wrong password
-        else:
-            # RFC 6749 §5.1: a response carrying a token must not be cached.
-            headers = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-            return Response(TokenResponse(access_token=token, expires_in=expires_in), headers=headers)
+    answer: Response[TokenResponse] | None = None
+    # 429 before the password is checked once failures from this address or on this account are too many.
+    async with auth.throttle.login_attempt(name, client_address(request)) as attempt:
+        if await auth.accounts.authenticate(name, password):
+            try:
+                token, expires_in = auth.issue_token(name)
+            except ValueError:
+                pass  # removed between the check and the token: as good as a wrong password
+            else:
+                attempt.succeeded = True
+                # RFC 6749 §5.1: a response carrying a token must not be cached.
+                headers = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+                answer = Response(TokenResponse(access_token=token, expires_in=expires_in), headers=headers)
+    if answer is not None:
+        return answer
     log.info("auth.login_failed", user=name[:64])
     raise NotAuthorizedException("wrong username or password", headers={"WWW-Authenticate": "Bearer"})
 

@@ -35,6 +35,7 @@ from services.gateway.openapi import (
     RETRY_AFTER,
     UNAUTHORIZED,
     UNAUTHORIZED_STREAM,
+    WRONG_CREDENTIALS_THROTTLED,
     WWW_AUTHENTICATE,
     bad_parameter,
     create_errors,
@@ -92,7 +93,7 @@ async def _state(state: State, job: JobView, user: str) -> JobState:
     )
 
 
-_UNAUTHORIZED_HEADERS = {"401": WWW_AUTHENTICATE}
+_UNAUTHORIZED_HEADERS = {"401": WWW_AUTHENTICATE, "429": RETRY_AFTER}
 
 
 @post(
@@ -175,6 +176,7 @@ async def create(
         ),
         400: bad_parameter(f"GET {BASE}/jobs?limit=ten"),
         401: UNAUTHORIZED,
+        429: WRONG_CREDENTIALS_THROTTLED,
         422: error_response(
             "`limit` is out of range", error_example(422, "must be between 1 and 100", "limit", summary="limit=0")
         ),
@@ -214,6 +216,7 @@ async def list_jobs(
         ),
         400: bad_parameter(f"GET {BASE}/jobs/ad_1795885518756927", "A malformed request"),
         401: UNAUTHORIZED,
+        429: WRONG_CREDENTIALS_THROTTLED,
         404: JOB_NOT_FOUND,
     },
     operation_class=operation_class(headers=_UNAUTHORIZED_HEADERS),
@@ -234,6 +237,7 @@ async def get_job(state: State, user: NamedDependency[str], job_id: FromPath[str
         200: json_response(JobState, "The job, after the cancel", cancelled=EXAMPLE_JOB_CANCELLED),
         400: bad_parameter(f"POST {BASE}/jobs/ad_1795885518756927/cancel", "A malformed request"),
         401: UNAUTHORIZED,
+        429: WRONG_CREDENTIALS_THROTTLED,
         404: JOB_NOT_FOUND,
     },
     operation_class=operation_class(headers=_UNAUTHORIZED_HEADERS),
@@ -284,6 +288,7 @@ def _resume_point(last_event_id_header: str | None, last_event_id: int | None) -
             ),
         ),
         401: UNAUTHORIZED_STREAM,
+        429: WRONG_CREDENTIALS_THROTTLED,
         404: JOB_NOT_FOUND,
     },
     operation_class=operation_class(
