@@ -7,7 +7,10 @@ and whichever renderer gets it next finds the name and polls that operation inst
 
 Veo makes 16:9 or 9:16 clips of 4, 6 or 8 s at 720p or 1080p, 24 fps. The product's sizes are exact (1:1 too), so
 each clip is scaled and centre-cropped to the job's frame and its audio resampled to 48 kHz; the video stream is
-re-encoded once here so every clip of a job shares one codec setup and the merger can copy them.
+re-encoded once here so every clip of a job shares one codec setup and the merger can copy them. An avatar whose
+shape differs from the clip's is fitted by Veo itself (`resizeMode`): padded by default, which would put bars beside
+a square or portrait face, so the request says `crop` unless the padded picture still fills the ad's frame after
+that centre crop (a square avatar in a square ad: padding then loses nothing the frame shows).
 
 Veo gives no word timings, and its clip is as long as asked (4, 6 or 8 s) however short the line. So, before that
 one encode, the speech is found in the clip's sound (`speech_span`) and the line's words are spread over it
@@ -29,6 +32,7 @@ from typing import Any, Final
 import structlog
 from google.genai import errors as genai_errors
 from google.genai import types
+from PIL import Image
 
 from contracts.commands import RenderClip
 from contracts.formats import frame_size
@@ -219,6 +223,7 @@ class VeoClipRenderer:
             "Keep the person's face and appearance exactly as in the first frame. No text on screen."
         )
         aspect = command.aspect_ratio if command.aspect_ratio in ("16:9", "9:16") else self._config.square_source
+        frame = frame_size(command.aspect_ratio, command.resolution)
         config = types.GenerateVideosConfig(
             number_of_videos=1,
             duration_seconds=self._clip_seconds(clip.est_seconds),
@@ -229,6 +234,7 @@ class VeoClipRenderer:
             generate_audio=self._config.generate_audio,
             output_gcs_uri=self._output_uri(command),
             seed=self._config.seed,
+            resize_mode=resize_mode(image_size(avatar), aspect, frame),
         )
         return types.GenerateVideosSource(prompt=prompt, image=image), config
 
@@ -343,6 +349,28 @@ class VeoClipRenderer:
             str(out),
         ]  # fmt: skip
         await run_ffmpeg(*args)
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """Width and height of an image as it is shown (EXIF orientation applied)."""
+    with Image.open(path) as image:
+        width, height = image.size
+        if image.getexif().get(0x0112) in (5, 6, 7, 8):  # rotated a quarter turn
+            return height, width
+    return width, height
+
+
+def resize_mode(avatar: tuple[int, int], clip_aspect: str, frame: tuple[int, int]) -> types.ImageResizeMode:
+    """How Veo should fit the avatar into a `clip_aspect` clip that is then centre-cropped to `frame`: `pad` when the
+    padded avatar still covers that crop (so no bar shows in the ad, and padding loses less of the picture), else
+    `crop`, which fills the clip."""
+    clip_w, clip_h = (16.0, 9.0) if clip_aspect == "16:9" else (9.0, 16.0)
+    frame_w, frame_h = frame
+    shown = min(clip_w / frame_w, clip_h / frame_h)  # the part of the clip the frame keeps, in clip units
+    fitted = min(clip_w / avatar[0], clip_h / avatar[1])  # the avatar padded into the clip
+    slack = 1.01  # a pixel or two of bar is lost in the encoder's rounding anyway
+    covers = avatar[0] * fitted * slack >= frame_w * shown and avatar[1] * fitted * slack >= frame_h * shown
+    return types.ImageResizeMode.PAD if covers else types.ImageResizeMode.CROP
 
 
 def _cut_at(speech: SpeechSpan | None, source: MediaInfo) -> float | None:

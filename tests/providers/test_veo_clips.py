@@ -18,6 +18,7 @@ import pytest
 from google import genai
 from google.genai import types
 from google.oauth2 import service_account
+from PIL import Image
 
 from contracts.commands import RenderClip
 from contracts.events import ClipGenerationSubmitted, ClipPlan, ClipRendered, JobFailed, JobRequested, event_id
@@ -177,6 +178,7 @@ async def test_renders_a_clip_by_polling_the_long_running_operation(fake: FakeVe
         "personGeneration": "allow_adult",
         "negativePrompt": VeoConfig().negative_prompt,
         "generateAudio": True,
+        "resizeMode": "CROP",  # the example avatar is square: padded, it would sit between bars in the 16:9 clip
     }
     info = probe(out)
     assert (info.width, info.height, info.video_codec, info.audio_codec) == (1280, 720, "h264", "aac")
@@ -195,8 +197,84 @@ async def test_square_ads_are_cropped_from_a_wide_clip(fake: FakeVeo, rt: Runtim
     await renderer(fake, tmp_path, rt, Sleeps()).render(command(aspect="1:1", est=7.0), AVATAR, out)
     params = fake.generate_calls[0].json()["parameters"]
     assert (params["aspectRatio"], params["durationSeconds"]) == ("16:9", 8)
+    # A square avatar padded into the 16:9 clip is exactly what the square ad keeps: padding loses nothing here
+    assert params["resizeMode"] == "PAD"
     info = probe(out)
     assert (info.width, info.height) == (720, 720)
+    first = frame_at(out, 0.0).astype(float)
+    avatar = np.asarray(Image.open(AVATAR).convert("RGB").resize((720, 720)), dtype=float)
+    assert np.corrcoef(first.ravel(), avatar.ravel())[0, 1] > 0.9  # the whole avatar, no bar, no zoom
+
+
+def avatar_of(tmp_path: Path, size: tuple[int, int]) -> Path:
+    """The example avatar's face in a picture of another shape (`size`): stretched, so every column and row of it
+    is the face, none a plain border that would look like a bar."""
+    path = tmp_path / f"avatar_{size[0]}x{size[1]}.jpg"
+    Image.open(AVATAR).convert("RGB").resize(size).save(path, quality=95)
+    return path
+
+
+def bars(frame: npt.NDArray[np.int16]) -> tuple[float, float]:
+    """The mean brightness of the leftmost and rightmost 10 % of a frame's columns (pillarbox bars are black)."""
+    width = frame.shape[1]
+    return float(frame[:, : width // 10].mean()), float(frame[:, -width // 10 :].mean())
+
+
+@pytest.mark.parametrize(
+    ("avatar_size", "aspect", "sent"),
+    [
+        ((512, 512), "16:9", "CROP"),  # a square face in a wide ad: padded, it would sit between two bars
+        ((600, 800), "16:9", "CROP"),  # portrait in a wide ad
+        ((1280, 720), "9:16", "CROP"),  # landscape in a tall ad
+        ((1280, 720), "16:9", "PAD"),  # the clip's own shape: nothing to pad or crop
+        ((720, 1280), "9:16", "PAD"),
+    ],
+)
+async def test_an_avatar_of_another_shape_fills_the_clip(
+    fake: FakeVeo, rt: Runtime, tmp_path: Path, avatar_size: tuple[int, int], aspect: str, sent: str
+) -> None:
+    await requested(rt)
+    avatar = avatar_of(tmp_path, avatar_size)
+    out = tmp_path / "c.mp4"
+    await renderer(fake, tmp_path, rt, Sleeps()).render(command(aspect=aspect), avatar, out)
+    assert fake.generate_calls[0].json()["parameters"]["resizeMode"] == sent
+    left, right = bars(frame_at(out, 0.0))
+    assert left > 40 and right > 40  # the face fills the frame: no black bar on either side
+
+
+async def test_the_fake_veo_pads_by_default_and_crops_when_asked(fake: FakeVeo, tmp_path: Path) -> None:
+    """The documented API: `resizeMode` is `pad` unless the request says `crop`; with an image the prompt may be
+    left out; with `storageUri` the video is written under that prefix."""
+    client = vertex_client(fake, tmp_path)
+    fake.behaviour.polls_until_done = 0
+    written: dict[str, bytes] = {}
+    fake.behaviour.on_gcs_write = written.__setitem__
+    image = types.Image(image_bytes=AVATAR.read_bytes(), mime_type="image/jpeg")  # square, in a 16:9 clip
+
+    async def first_frame(**config: object) -> npt.NDArray[np.int16]:
+        operation = await client.aio.models.generate_videos(
+            model="veo-3.1-generate-001",
+            source=types.GenerateVideosSource(image=image),  # no prompt
+            config=types.GenerateVideosConfig(duration_seconds=4, aspect_ratio="16:9", **config),  # type: ignore[arg-type]
+        )
+        operation = await client.aio.operations.get(operation)
+        assert operation.done and operation.response and operation.response.generated_videos
+        video = operation.response.generated_videos[0].video
+        assert video is not None
+        data = video.video_bytes or written[str(video.uri)]
+        path = tmp_path / f"{len(fake.generate_calls)}.mp4"
+        path.write_bytes(data)
+        return frame_at(path, 0.0)
+
+    padded = await first_frame()
+    assert max(bars(padded)) < 5  # pillarboxed: the square image between two black bars
+    middle = padded[:, 280:1000].astype(float)  # the 720 x 720 image, centred in the 1280 x 720 frame
+    avatar = np.asarray(Image.open(AVATAR).convert("RGB").resize((720, 720)), dtype=float)
+    assert np.corrcoef(middle.ravel(), avatar.ravel())[0, 1] > 0.9
+    assert min(bars(await first_frame(resize_mode="crop"))) > 40  # filled
+    await first_frame(output_gcs_uri="gs://bucket/clips/job_1/")
+    [uri] = written
+    assert uri.startswith("gs://bucket/clips/job_1/") and uri.endswith(".mp4")
 
 
 async def test_429_is_retried_with_backoff_under_the_shared_limit(fake: FakeVeo, rt: Runtime, tmp_path: Path) -> None:
@@ -330,7 +408,10 @@ async def test_clips_written_to_cloud_storage_are_fetched_from_there(
     out = tmp_path / "c.mp4"
     await r.render(command(), AVATAR, out)
     assert fake.generate_calls[0].json()["parameters"]["storageUri"] == "gs://adagent-clips/veo/ad_veo/clip_001/"
-    assert fetched == ["gs://adagent-clips/veo/ad_veo/clip_001/sample_0.mp4"]
+    # Veo writes under the prefix in a folder of its own: the renderer reads the URI Veo answered with
+    [uri] = fetched
+    assert uri.startswith("gs://adagent-clips/veo/ad_veo/clip_001/") and uri.endswith("/sample_0.mp4")
+    assert uri in written
     assert probe(out).width == 1280
 
 
