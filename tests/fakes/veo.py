@@ -64,6 +64,7 @@ class Operation:
     polls: int = 0
     started: float = field(default_factory=time.monotonic)
     prepared: threading.Thread | None = None  # making the outcome while the operation runs, as Veo does
+    reported_done: float | None = None  # when a poll first found it done (time.monotonic)
 
 
 @dataclass
@@ -160,6 +161,7 @@ class FakeVeo(FakeServer):
         self._settle(op)
         with self.lock:
             self._running.discard(name)
+            op.reported_done = op.reported_done or time.monotonic()
         assert op.outcome is not None
         return Response(200, {"name": name, "done": True, **op.outcome})
 
