@@ -4,14 +4,17 @@ from contracts.prompt_plan), checked against the script before anything downstre
 A bad answer (not the plan's JSON, a word added or lost, a line too long for one clip) is sent back to the model once,
 saying what was wrong; a second bad answer fails the job. 429 and 5xx are retried here with jittered backoff, then
 raised as TransientError for the bus to redeliver; any other 4xx or a safety block is a permanent error that carries
-Google's own status and reason.
+Google's own status and reason. A 429's RetryInfo (`retryDelay`) is the server's wait: it is honoured whole while the
+step's deadline (ADAGENT_GEMINI_DEADLINE_SECONDS) leaves room for it, and when it does not the job fails saying how
+long Gemini asked to wait, since asking sooner only meets another 429.
 """
 
 from __future__ import annotations
 
 import asyncio
 import tempfile
-from collections.abc import Mapping
+import time
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +40,7 @@ from services.runtime.google_client import (
     describe,
     is_retryable,
     make_client,
+    server_retry_delay,
 )
 from services.runtime.image_types import image_mime_type
 from services.runtime.settings import env_float
@@ -71,7 +75,8 @@ class GeminiConfig:
     timeout_seconds: float = 120.0
     max_attempts: int = 4  # per request, for 429 / 5xx / network failures
     backoff_seconds: float = 2.0
-    max_backoff_seconds: float = 30.0
+    max_backoff_seconds: float = 30.0  # of our own backoff; a wait the server asks for is honoured whole
+    deadline_seconds: float = 300.0  # for the whole step: every attempt and every wait between them
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> GeminiConfig:
@@ -79,6 +84,7 @@ class GeminiConfig:
             client=GoogleClientConfig.from_env(env, vertex_required=False, needed_by="ADAGENT_PROMPTER=gemini"),
             model=(env.get("ADAGENT_GEMINI_MODEL") or DEFAULT_MODEL).strip(),
             timeout_seconds=env_float(env, "ADAGENT_GEMINI_TIMEOUT_SECONDS", 120.0),
+            deadline_seconds=env_float(env, "ADAGENT_GEMINI_DEADLINE_SECONDS", 300.0),
         )
 
 
@@ -89,8 +95,13 @@ class GeminiPromptWriter:
         storage: ObjectStorage,
         client: Client | None = None,
         work_dir: Path | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._config = config
+        self._clock = clock
+        self._sleep = sleep
         self._storage = storage
         self._client = client or make_client(config.client, timeout_seconds=config.timeout_seconds)
         self._work_dir = work_dir  # where the avatar is downloaded to (a temporary folder inside it)
@@ -117,8 +128,9 @@ class GeminiPromptWriter:
         )
         contents = [ask]
         problem = ""
+        deadline = self._clock() + self._config.deadline_seconds
         for answer_number in range(1, ANSWERS + 1):
-            response = await self._generate(contents)
+            response = await self._generate(contents, deadline)
             text = ""
             try:
                 text = _answer_text(response)
@@ -153,7 +165,7 @@ class GeminiPromptWriter:
             raise ProviderError("the avatar is not a PNG, JPEG or WebP image, the formats Gemini reads")
         return data, mime_type
 
-    async def _generate(self, contents: list[types.Content]) -> types.GenerateContentResponse:
+    async def _generate(self, contents: list[types.Content], deadline: float) -> types.GenerateContentResponse:
         cfg = self._config
         for attempt in range(1, cfg.max_attempts + 1):
             try:
@@ -174,8 +186,20 @@ class GeminiPromptWriter:
                 if attempt == cfg.max_attempts:
                     raise TransientError(f"Gemini did not answer after {attempt} attempts: {reason}") from exc
                 delay = backoff_delay(attempt, base=cfg.backoff_seconds, cap=cfg.max_backoff_seconds, exc=exc)
+                left = deadline - self._clock()
+                if delay > left:
+                    asked = server_retry_delay(exc)
+                    if asked is not None and asked >= delay:
+                        raise ProviderError(
+                            f"Gemini asked to wait {asked:g} s before trying again ({reason}), longer than the "
+                            f"{max(left, 0):.0f} s left of the {cfg.deadline_seconds:g} s the prompts may take "
+                            "(ADAGENT_GEMINI_DEADLINE_SECONDS)"
+                        ) from exc
+                    raise TransientError(
+                        f"Gemini did not answer within {cfg.deadline_seconds:g} s ({attempt} attempts): {reason}"
+                    ) from exc
                 log.warning("gemini.retry", attempt=attempt, reason=reason, delay=round(delay, 2))
-                await asyncio.sleep(delay)
+                await self._sleep(delay)
         raise AssertionError("unreachable: max_attempts must be at least 1")
 
 

@@ -1,4 +1,8 @@
-"""The renderer service: consumes RenderClip commands, up to ADAGENT_RENDER_CONCURRENCY at once per process."""
+"""The renderer service: consumes RenderClip commands, as many at once per process as its provider can work on.
+
+The local renderer uses this machine's cores: ADAGENT_RENDER_CONCURRENCY clips at once. Veo makes clips elsewhere
+and a clip mostly waits on it, so the service takes as many as the quota lets start (`RemoteClipRenderer`), and
+ADAGENT_RENDER_CONCURRENCY bounds only the part of each clip that runs here."""
 
 from __future__ import annotations
 
@@ -8,9 +12,9 @@ from functools import partial
 
 from services.renderer.handler import handle_render_clip
 from services.renderer.local import LocalClipRenderer
-from services.renderer.port import ClipRenderer
+from services.renderer.port import ClipRenderer, RemoteClipRenderer
 from services.runtime.context import Runtime
-from services.runtime.settings import SettingsError
+from services.runtime.settings import Settings, SettingsError
 
 QUEUE = "renderer"
 
@@ -22,10 +26,10 @@ def make_renderer(rt: Runtime, env: Mapping[str, str] | None = None) -> ClipRend
     """The provider ADAGENT_RENDERER names; a cloud one checks its credentials here, at start."""
     if rt.settings.renderer == "veo":
         from services.renderer.operation_log import HistoryOperationLog
-        from services.renderer.rate_limit import RateLimit, RequestRate
-        from services.renderer.shared_rate_limit import SharedRateLimit
+        from services.renderer.rate_limit import RateLimit
         from services.renderer.veo import VeoClipRenderer, VeoConfig
         from services.runtime.google_client import GoogleClientConfig, make_client
+        from services.runtime.limits_storage import close_limits_storage, limits_storage
 
         env = os.environ if env is None else env
         config = VeoConfig.from_env(env)
@@ -34,14 +38,11 @@ def make_renderer(rt: Runtime, env: Mapping[str, str] | None = None) -> ClipRend
         google = GoogleClientConfig.from_env(env, vertex_required=True, needed_by="ADAGENT_RENDERER=veo")
         client = make_client(google)
         rt.closers.append(client.aio.aclose)
-        limit: RequestRate = RateLimit(config.requests_per_minute)
-        if rt.settings.store == "postgres":
-            # Renderer processes of the distributed mode draw on one project quota: they share one limit.
-            shared = SharedRateLimit(
-                rt.settings.database_url, rt.settings.database_schema, f"veo:{config.model}", config.requests_per_minute
-            )
-            rt.closers.append(shared.close)
-            limit = shared
+        # One count for the project's quota: in this process's memory when embedded, in PostgreSQL (every renderer
+        # process of the distributed mode, a 429 met by one holding back all) when the store is shared.
+        storage = limits_storage(rt.settings)
+        rt.closers.append(lambda: close_limits_storage(storage))
+        limit = RateLimit(config.requests_per_minute, name=f"veo:{config.model}", storage=storage)
         return VeoClipRenderer(
             config,
             client,
@@ -49,11 +50,20 @@ def make_renderer(rt: Runtime, env: Mapping[str, str] | None = None) -> ClipRend
             rt.storage.fetch,
             rate_limit=limit,
             credentials_source=google.credentials_source,
+            local_slots=rt.settings.render_concurrency,
         )
     return LocalClipRenderer(voice_from_request=rt.settings.voice == "local")
 
 
+def clips_at_once(renderer: ClipRenderer, settings: Settings) -> int:
+    """How many RenderClip commands this process takes at once (the bus's prefetch) with `renderer`."""
+    if isinstance(renderer, RemoteClipRenderer):
+        return renderer.clips_at_once
+    return settings.render_concurrency
+
+
 async def start(rt: Runtime, renderer: ClipRenderer | None = None) -> None:
     rt.steps[QUEUE] = STEP
-    handler = partial(handle_render_clip, rt=rt, renderer=renderer or make_renderer(rt))
-    await rt.bus.consume_commands(QUEUE, ["RenderClip"], handler, concurrency=rt.settings.render_concurrency)
+    renderer = renderer or make_renderer(rt)
+    handler = partial(handle_render_clip, rt=rt, renderer=renderer)
+    await rt.bus.consume_commands(QUEUE, ["RenderClip"], handler, concurrency=clips_at_once(renderer, rt.settings))

@@ -7,7 +7,14 @@ and whichever renderer gets it next finds the name and polls that operation inst
 
 Veo makes 16:9 or 9:16 clips of 4, 6 or 8 s at 720p or 1080p, 24 fps. The product's sizes are exact (1:1 too), so
 each clip is scaled and centre-cropped to the job's frame and its audio resampled to 48 kHz; the video stream is
-re-encoded once here so every clip of a job shares one codec setup and the merger can copy them.
+re-encoded once here so every clip of a job shares one codec setup and the merger can copy them. An avatar whose
+shape differs from the clip's is fitted by Veo itself (`resizeMode`): padded by default, which would put bars beside
+a square or portrait face, so the request says `crop` unless the padded picture still fills the ad's frame after
+that centre crop (a square avatar in a square ad: padding then loses nothing the frame shows).
+
+Each clip mostly waits on Veo, so a renderer takes as many clips at once as the quota lets start (`clips_at_once`),
+while the parts that use this machine's cores (reading the clip back, finding its speech, the encode) go through
+`local_slots` at a time.
 
 Veo gives no word timings, and its clip is as long as asked (4, 6 or 8 s) however short the line. So, before that
 one encode, the speech is found in the clip's sound (`speech_span`) and the line's words are spread over it
@@ -30,6 +37,7 @@ import structlog
 from google.auth import exceptions as google_auth_exceptions
 from google.genai import errors as genai_errors
 from google.genai import types
+from PIL import Image
 
 from contracts.commands import RenderClip
 from contracts.formats import frame_size
@@ -67,6 +75,8 @@ _RETRYABLE_OPERATION_CODES: Final = {
 }  # DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED, INTERNAL, UNAVAILABLE
 _MAX_OPERATIONS_PER_CLIP: Final = 2
 PERSON_GENERATION: Final = ("allow_adult", "dont_allow")
+# A renderer process holds at most this many clips at once however large the quota: past it, run more renderers.
+MAX_CLIPS_AT_ONCE: Final = 256
 _DEFAULT_NEGATIVE: Final = (
     "subtitles, captions, on-screen text, watermark, logo, extra people, distorted face, warped mouth, background music"
 )
@@ -83,6 +93,7 @@ class VeoConfig:
     resolution: str | None = None  # None: 1080p for 1080p jobs, else 720p
     output_gcs_uri: str | None = None  # when set, Veo writes clips there instead of answering with the bytes
     requests_per_minute: float = 10.0
+    clips_at_once: int | None = None  # None: as many as the quota lets start in a minute
     generate_retries: int = 5  # 429 / 5xx on submit, each after a jittered backoff
     poll_first_seconds: float = 10.0
     poll_max_seconds: float = 30.0
@@ -122,6 +133,11 @@ class VeoConfig:
             resolution=resolution,
             output_gcs_uri=gcs,
             requests_per_minute=env_float(env, "ADAGENT_VEO_REQUESTS_PER_MINUTE", 10.0),
+            clips_at_once=(
+                env_int(env, "ADAGENT_VEO_CONCURRENCY", 1, minimum=1)
+                if env.get("ADAGENT_VEO_CONCURRENCY", "").strip()
+                else None
+            ),
             poll_first_seconds=env_float(env, "ADAGENT_VEO_POLL_SECONDS", 10.0),
             poll_max_seconds=env_float(env, "ADAGENT_VEO_POLL_MAX_SECONDS", 30.0),
             poll_deadline_seconds=env_float(env, "ADAGENT_VEO_POLL_DEADLINE_SECONDS", 600.0),
@@ -129,6 +145,14 @@ class VeoConfig:
             captions=_flag(env, "ADAGENT_VEO_CAPTIONS"),
             trim_silence=_flag(env, "ADAGENT_VEO_TRIM_SILENCE"),
         )
+
+    @property
+    def concurrency(self) -> int:
+        """Clips one renderer process works on at once: all the quota lets start in a minute (the rest wait on the
+        limit, not in the queue), unless ADAGENT_VEO_CONCURRENCY says otherwise."""
+        if self.clips_at_once is not None:
+            return self.clips_at_once
+        return max(1, min(MAX_CLIPS_AT_ONCE, math.ceil(self.requests_per_minute)))
 
 
 def _flag(env: Mapping[str, str], var: str) -> bool:
@@ -148,6 +172,7 @@ class VeoClipRenderer:
         fetch: Fetch,
         *,
         rate_limit: RequestRate | None = None,
+        local_slots: int = 2,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         credentials_source: str = GOOGLE_KEY_FILE,  # what to check when Google refuses the credentials
     ) -> None:
@@ -160,9 +185,15 @@ class VeoClipRenderer:
         self._client = client
         self._operations = operations
         self._fetch = fetch
-        self._limit = rate_limit or RateLimit(config.requests_per_minute)
+        self._limit = rate_limit or RateLimit(config.requests_per_minute, name=f"veo:{config.model}")
+        self._local = asyncio.Semaphore(local_slots)  # the CPU-bound part of each clip, bounded by cores
         self._sleep = sleep
         self._credentials_source = credentials_source
+
+    @property
+    def clips_at_once(self) -> int:
+        """How many RenderClip commands the renderer service should take at once with this provider."""
+        return self._config.concurrency
 
     async def render(self, command: RenderClip, avatar: Path, out: Path) -> RenderedClip:
         job_id, index = command.job_id, command.clip.index
@@ -175,18 +206,26 @@ class VeoClipRenderer:
                 name = await self._submit(command, avatar)
                 await self._operations.submitted(job_id, index, PROVIDER, name)
             try:
-                raw = await self._wait(name, command, out.parent)
+                video = await self._wait(name, command)
                 break
             except _OperationFailed as failed:
                 if not failed.retryable or attempt == _MAX_OPERATIONS_PER_CLIP - 1:
                     raise ProviderError(f"Veo failed clip {index}: {failed}") from None
                 log.warning("veo.operation_failed", job_id=job_id, clip=index, reason=str(failed))
                 name = None  # generate it again, as a new recorded operation
+        async with self._local:
+            return await self._finish(video, command, out)
+
+    async def _finish(self, video: types.Video, command: RenderClip, out: Path) -> RenderedClip:
+        """Veo's clip read back, its speech found, cut, captioned and fitted to the job's frame: this machine's work."""
+        job_id, index = command.job_id, command.clip.index
         source = out.with_name(f"{out.stem}.veo.mp4")
-        if isinstance(raw, bytes):
-            source.write_bytes(raw)
+        if video.video_bytes:
+            await asyncio.to_thread(source.write_bytes, video.video_bytes)
         else:
-            raw.replace(source)  # a download of the gs:// clip into this clip's work folder
+            assert video.uri is not None
+            fetched = await self._fetch(video.uri, out.parent)  # a download of the gs:// clip into the work folder
+            fetched.replace(source)
         info = probe(source)
         speech = await asyncio.to_thread(speech_in_file, source) if info.audio_codec is not None else None
         words = estimate_words(command.clip.line, speech) if speech is not None else []
@@ -223,6 +262,7 @@ class VeoClipRenderer:
             "Keep the person's face and appearance exactly as in the first frame. No text on screen."
         )
         aspect = command.aspect_ratio if command.aspect_ratio in ("16:9", "9:16") else self._config.square_source
+        frame = frame_size(command.aspect_ratio, command.resolution)
         config = types.GenerateVideosConfig(
             number_of_videos=1,
             duration_seconds=self._clip_seconds(clip.est_seconds),
@@ -233,6 +273,7 @@ class VeoClipRenderer:
             generate_audio=self._config.generate_audio,
             output_gcs_uri=self._output_uri(command),
             seed=self._config.seed,
+            resize_mode=resize_mode(image_size(avatar), aspect, frame),
         )
         return types.GenerateVideosSource(prompt=prompt, image=image), config
 
@@ -277,7 +318,7 @@ class VeoClipRenderer:
         return credential_failure(exc, "Veo", self._credentials_source) or _explain(exc, index)
 
     # -- poll ----------------------------------------------------------------------------------------------------
-    async def _wait(self, name: str, command: RenderClip, work: Path) -> bytes | Path:
+    async def _wait(self, name: str, command: RenderClip) -> types.Video:
         operation = types.GenerateVideosOperation.model_validate({"name": name})
         delay = self._config.poll_first_seconds
         waited = 0.0
@@ -294,7 +335,7 @@ class VeoClipRenderer:
                 errors_in_a_row += 1
                 log.warning("veo.poll_error", operation=name, status=exc.code, in_a_row=errors_in_a_row)
             if operation.done:
-                return await self._result(operation, command, work)
+                return self._result(operation, command)
             if waited >= self._config.poll_deadline_seconds:
                 # Left running at the provider: the redelivered command polls this same operation again.
                 raise TransientError(
@@ -305,7 +346,7 @@ class VeoClipRenderer:
             waited += pause
             delay = min(delay * 1.5, self._config.poll_max_seconds)
 
-    async def _result(self, operation: types.GenerateVideosOperation, command: RenderClip, work: Path) -> bytes | Path:
+    def _result(self, operation: types.GenerateVideosOperation, command: RenderClip) -> types.Video:
         if operation.error:
             code = int(operation.error.get("code", 0) or 0)
             message = str(operation.error.get("message") or "no reason given")
@@ -321,10 +362,8 @@ class VeoClipRenderer:
                 )
             raise ProviderError(f"Veo finished clip {command.clip.index} without a video")
         video = videos[0].video
-        if video.video_bytes:
-            return video.video_bytes
-        if video.uri:
-            return await self._fetch(video.uri, work)
+        if video.video_bytes or video.uri:
+            return video
         raise ProviderError(f"Veo returned clip {command.clip.index} with neither bytes nor a URI")
 
     # -- fit to the job's frame ------------------------------------------------------------------------------------
@@ -355,6 +394,28 @@ class VeoClipRenderer:
             str(out),
         ]  # fmt: skip
         await run_ffmpeg(*args)
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """Width and height of an image as it is shown (EXIF orientation applied)."""
+    with Image.open(path) as image:
+        width, height = image.size
+        if image.getexif().get(0x0112) in (5, 6, 7, 8):  # rotated a quarter turn
+            return height, width
+    return width, height
+
+
+def resize_mode(avatar: tuple[int, int], clip_aspect: str, frame: tuple[int, int]) -> types.ImageResizeMode:
+    """How Veo should fit the avatar into a `clip_aspect` clip that is then centre-cropped to `frame`: `pad` when the
+    padded avatar still covers that crop (so no bar shows in the ad, and padding loses less of the picture), else
+    `crop`, which fills the clip."""
+    clip_w, clip_h = (16.0, 9.0) if clip_aspect == "16:9" else (9.0, 16.0)
+    frame_w, frame_h = frame
+    shown = min(clip_w / frame_w, clip_h / frame_h)  # the part of the clip the frame keeps, in clip units
+    fitted = min(clip_w / avatar[0], clip_h / avatar[1])  # the avatar padded into the clip
+    slack = 1.01  # a pixel or two of bar is lost in the encoder's rounding anyway
+    covers = avatar[0] * fitted * slack >= frame_w * shown and avatar[1] * fitted * slack >= frame_h * shown
+    return types.ImageResizeMode.PAD if covers else types.ImageResizeMode.CROP
 
 
 def _cut_at(speech: SpeechSpan | None, source: MediaInfo) -> float | None:

@@ -212,10 +212,9 @@ def server_retry_delay(exc: BaseException) -> float | None:
 
 def backoff_delay(attempt: int, *, base: float, cap: float, exc: BaseException | None = None) -> float:
     """Seconds to wait after failed attempt `attempt` (1-based): exponential with jitter (so workers hit by the same
-    429 spread out), at least what the server asked for, never more than `cap`."""
+    429 spread out) up to `cap`, and at least what the server asked for, however long: asking sooner than that is
+    refused again (the caller weighs the wait against its own deadline)."""
     ceiling = min(cap, base * 2.0 ** (attempt - 1))
     delay = ceiling / 2 + random.uniform(0, ceiling / 2)
     asked = server_retry_delay(exc) if exc is not None else None
-    if asked is not None:
-        delay = max(delay, asked)
-    return min(delay, cap)
+    return max(delay, asked) if asked is not None else delay

@@ -174,6 +174,27 @@ async def test_concurrency_limit_is_respected(make_bus) -> None:  # type: ignore
     assert peak == 3
 
 
+async def test_a_consumer_sized_by_a_quota_runs_that_many_at_once(make_bus) -> None:  # type: ignore[no-untyped-def]
+    """A renderer waiting on a remote provider takes as many clips as the quota allows (e.g. 120 a minute): the
+    transport holds no lower limit of its own (prefetch, workers)."""
+    bus = await make_bus()
+    started = 0
+    everyone = asyncio.Event()
+
+    async def handler(c: RenderClip) -> None:
+        nonlocal started
+        started += 1
+        if started == 120:
+            everyone.set()
+        await asyncio.wait_for(everyone.wait(), 10)  # each returns only once all 120 are running together
+
+    await bus.consume_commands("renderer", ["RenderClip"], handler, concurrency=120)
+    for i in range(1, 121):
+        await bus.send_command(_command(i))
+    await _until(everyone.is_set)
+    assert started == 120
+
+
 async def test_failed_handler_gets_message_again(make_bus) -> None:  # type: ignore[no-untyped-def]
     bus = await make_bus()
     attempts: list[int] = []

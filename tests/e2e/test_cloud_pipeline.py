@@ -115,3 +115,32 @@ async def test_every_cloud_provider_through_the_gateway(cloud: Cloud, avatar_dat
     assert np.corrcoef(first.ravel(), avatar.ravel())[0, 1] > 0.8
     tampered = url.replace(f"{job_id}.mp4", f"{job_id}.mp4x")
     assert not verify_v4_signed_url(tampered, cloud.account.public_key)
+
+
+SIX_CLIPS = (
+    "Meet Glow, the overnight serum that works while you sleep. "
+    "Packed with vitamin C, it restores your natural radiance by morning. "
+    "Hyaluronic acid smooths fine lines and keeps your skin soft all day. "
+    "Dermatologists tested it on every skin type, even the most sensitive. "
+    "Thousands of customers already wake up to brighter, healthier skin. "
+    "Order today and get twenty percent off your very first bottle."
+)
+
+
+async def test_every_clip_of_an_ad_is_generated_at_once_under_the_quota(
+    cloud: Cloud, avatar_data_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Six clips, a quota of 120 a minute (the fake Veo refuses more with a 429, as the project quota does): all six
+    operations run at once, whatever ADAGENT_RENDER_CONCURRENCY says for the local renderer."""
+    monkeypatch.setenv("ADAGENT_VEO_REQUESTS_PER_MINUTE", "120")
+    cloud.veo.behaviour.requests_per_minute = 120
+    cloud.veo.behaviour.operation_seconds = 1.5  # long enough for six starts to overlap, if they all start
+    async for server in start_server(
+        tmp_path / "home", prompter="gemini", renderer="veo", voice="elevenlabs", storage="gcs", render_concurrency=2
+    ):
+        body = {"script": SIX_CLIPS, "character_image": avatar_data_uri, "voice_id": VOICE}
+        complete = check_seed_stream(await post_stream(server.url, body, server.token))
+        history = [r.event for r in await server.stack.runtime.store.history(complete["job_id"])]
+    assert len([e for e in history if isinstance(e, ClipRendered)]) == 6
+    assert len(cloud.veo.generate_calls) == 6  # none refused: the six fit in the quota's minute
+    assert cloud.veo.max_in_flight == 6

@@ -12,6 +12,7 @@ import base64
 import binascii
 import json
 import re
+import time
 from collections import deque
 from typing import Any
 
@@ -102,9 +103,16 @@ def good_plan(script: str) -> dict[str, Any]:
 
 
 class FakeGemini(FakeServer):
-    def __init__(self, *, api_key: str = "fake-gemini-api-key-0001", account: ServiceAccount | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        api_key: str = "fake-gemini-api-key-0001",
+        account: ServiceAccount | None = None,
+        delay_s: float = 0.0,
+    ) -> None:
         super().__init__()
         self.api_key = api_key
+        self.delay_s = delay_s  # how long the model takes to answer a well-formed request (benchmarks)
         self.account = account or ServiceAccount()
         self.tokens = TokenIssuer(self, self.account)
         self._answers: deque[Response | str] = deque()
@@ -172,6 +180,8 @@ class FakeGemini(FakeServer):
             return google_error(400, "INVALID_ARGUMENT", problem)
         with self.lock:
             answer = self._answers.popleft() if self._answers else None
+        if self.delay_s:
+            time.sleep(self.delay_s)
         if isinstance(answer, Response):
             return answer
         if answer is None:

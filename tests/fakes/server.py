@@ -189,6 +189,12 @@ def _read_chunked(h: BaseHTTPRequestHandler) -> bytes:
         h.rfile.readline()
 
 
-def google_error(code: int, status: str, message: str) -> Response:
-    """An error body the way Google APIs send them (google.rpc.Status inside `error`)."""
-    return Response(code, {"error": {"code": code, "message": message, "status": status}})
+def google_error(code: int, status: str, message: str, *, retry_after_s: float | None = None) -> Response:
+    """An error body the way Google APIs send them (google.rpc.Status inside `error`); `retry_after_s` adds the
+    google.rpc.RetryInfo detail that a 429 from Gemini carries (`"retryDelay": "40s"`)."""
+    error: dict[str, Any] = {"code": code, "message": message, "status": status}
+    if retry_after_s is not None:
+        error["details"] = [
+            {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{retry_after_s:g}s"},
+        ]
+    return Response(code, {"error": error})

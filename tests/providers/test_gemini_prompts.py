@@ -3,6 +3,7 @@ retries on 429/5xx, permanent 4xx, safety blocks, the script check with its one 
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import logging
@@ -15,13 +16,15 @@ import google.auth
 import google.auth.exceptions
 import pytest
 
-from contracts.events import JobRequested
+from contracts.events import JobFailed, JobRequested, JobStarted
 from contracts.prompt_plan import response_json_schema
 from services.prompter.gemini import DEFAULT_MODEL, GeminiConfig, GeminiPromptWriter, ProviderError
+from services.prompter.handler import handle_job_started
 from services.prompter.script_split import split_script
+from services.runtime.context import open_runtime
 from services.runtime.errors import TransientError
 from services.runtime.google_client import GoogleClientConfig, backoff_delay
-from services.runtime.settings import SettingsError
+from services.runtime.settings import SettingsError, load_settings
 from services.runtime.storage.local import LocalStorage
 from services.runtime.storage.signing import UrlSigner
 from tests.fakes.gemini import FakeGemini, answer_blocked, decode_bytes, field, good_plan, prompt_blocked
@@ -214,9 +217,80 @@ def test_backoff_honours_googles_retry_info() -> None:
     }
     exc = errors.ClientError(429, body)
     assert backoff_delay(1, base=0.01, cap=30, exc=exc) == 7.0
-    assert backoff_delay(1, base=0.01, cap=5, exc=exc) == 5.0
+    assert backoff_delay(1, base=0.01, cap=5, exc=exc) == 7.0  # the cap is for our own backoff, not the server's wait
     assert 0.5 <= backoff_delay(1, base=1, cap=30) <= 1.0
     assert 4 <= backoff_delay(4, base=1, cap=30) <= 8
+
+
+class ScaledTime:
+    """A clock that moves only when the code under test sleeps: a 40 s wait takes no time."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+        await asyncio.sleep(0)
+
+
+QUOTA = "Resource has been exhausted (e.g. check quota)."
+
+
+async def test_the_wait_gemini_asks_for_is_honoured_whole(
+    fake: FakeGemini, storage: LocalStorage, job: JobRequested
+) -> None:
+    scaled = ScaledTime()
+    config = dataclasses.replace(GeminiConfig.from_env(developer_env(fake)), max_backoff_seconds=30.0)
+    writer = GeminiPromptWriter(config, storage, clock=scaled.clock, sleep=scaled.sleep)
+    fake.fail_next("POST", GENERATE, google_error(429, "RESOURCE_EXHAUSTED", QUOTA, retry_after_s=40))
+    try:
+        clips = await writer.write_prompts(job)
+    finally:
+        await writer.aclose()
+    assert [c.line for c in clips] == split_script(SCRIPT)
+    assert scaled.slept == [40.0]  # what RetryInfo said, not capped at 30 s
+    assert len(fake.generate_calls()) == 2
+
+
+async def test_a_wait_past_the_deadline_ends_the_job_naming_the_wait(fake: FakeGemini, tmp_path: Path) -> None:
+    scaled = ScaledTime()
+    config = GeminiConfig.from_env({**developer_env(fake), "ADAGENT_GEMINI_DEADLINE_SECONDS": "30"})
+    rt = await open_runtime(load_settings(env={}, home=tmp_path / "home"))
+    writer = GeminiPromptWriter(config, rt.storage, clock=scaled.clock, sleep=scaled.sleep)
+    fake.fail_next("POST", GENERATE, google_error(429, "RESOURCE_EXHAUSTED", QUOTA, retry_after_s=40))
+    try:
+        ref = await rt.storage.put_bytes("jobs/j2/avatar.jpg", AVATAR, "image/jpeg")
+        await rt.recorder.record(
+            JobRequested(
+                event_id="j2:requested",
+                job_id="j2",
+                script=SCRIPT,
+                avatar_ref=ref,
+                character_name="Ava",
+                voice_id=None,
+                aspect_ratio="16:9",
+                resolution="720p",
+            )
+        )
+        started = await rt.recorder.record(JobStarted(event_id="j2:started", job_id="j2"))
+        await handle_job_started(started.recorded, rt=rt, writer=writer)
+        failed = (await rt.history("j2")).first(JobFailed)
+    finally:
+        await writer.aclose()
+        await rt.close()
+    assert failed is not None and failed.step == 1
+    assert failed.message == (
+        "Failed to generate video prompts: Gemini asked to wait 40 s before trying again "
+        f"(429 RESOURCE_EXHAUSTED: {QUOTA}), longer than the 30 s left of the 30 s the prompts may take "
+        "(ADAGENT_GEMINI_DEADLINE_SECONDS)"
+    )
+    assert scaled.slept == []  # it did not wait in vain
+    assert len(fake.generate_calls()) == 1
 
 
 @pytest.mark.parametrize(
