@@ -44,6 +44,7 @@ from litestar.types import ControllerRouterHandler
 
 from contracts.formats import ASPECT_RATIOS, RESOLUTIONS
 from contracts.sse import SSE_EVENT_NAMES
+from services.gateway.json_body import too_deep
 
 TITLE = "AdAgent API"
 SPEC_PATH = "/openapi.json"
@@ -187,6 +188,7 @@ _BODY_NOT_JSON = error_example(
     400, "the body is not valid JSON (JSON is malformed: invalid character (byte 0))", summary="Not JSON"
 )
 _BODY_NOT_OBJECT = error_example(400, "the body must be a JSON object", summary="Not a JSON object")
+BODY_TOO_DEEP = error_example(400, too_deep("the body"), summary="JSON nested too deep")
 _TOO_LARGE = (
     error_example(413, "the image is larger than 10485760 bytes", "character_image", summary="The avatar is too big"),
     error_example(
@@ -221,7 +223,7 @@ _QUEUE_FULL = error_response(
 
 def create_errors(*, with_job_fields: bool) -> dict[int, ResponseSpec]:
     """The error responses of the two create routes (`/create` also validates its additive fields and keys)."""
-    bad_request = [_BODY_NOT_JSON, _BODY_NOT_OBJECT]
+    bad_request = [_BODY_NOT_JSON, _BODY_NOT_OBJECT, BODY_TOO_DEEP]
     invalid = list(_INVALID_FIELD)
     errors: dict[int, ResponseSpec] = {}
     if with_job_fields:

@@ -19,6 +19,7 @@ from contracts.formats import ASPECT_RATIOS, RESOLUTIONS
 from contracts.request import StreamAdRequest
 from contracts.sse import SSE_EVENT_NAMES
 from services.gateway.errors import RequestError
+from services.gateway.json_body import json_object
 from services.gateway.public_address import non_public_reason
 from services.renderer.voices import voice_ids as local_voice_ids
 from services.runtime.settings import Settings
@@ -46,12 +47,7 @@ class ValidRequest:
 def parse_request(body: bytes, settings: Settings, valid_voice_ids: Sequence[str] | None = None) -> ValidRequest:
     """`valid_voice_ids`: the ids `voice_id` may take; None means the local voices installed here (the voice provider
     in use). A missing or null `voice_id` is always valid: the default voice."""
-    try:
-        raw: Any = msgspec.json.decode(body)
-    except msgspec.DecodeError as exc:
-        raise RequestError(None, f"the body is not valid JSON ({exc})", 400) from None
-    if not isinstance(raw, dict):
-        raise RequestError(None, "the body must be a JSON object", 400)
+    raw = json_object(body)
     script = _string(raw, "script", required=True)
     if not script.strip():
         raise RequestError("script", "must not be empty")

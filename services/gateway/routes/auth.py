@@ -16,7 +16,15 @@ from litestar.response import Response
 
 from services.gateway.auth import Auth
 from services.gateway.errors import RequestError
-from services.gateway.openapi import WWW_AUTHENTICATE, error_example, error_response, header, operation_class
+from services.gateway.json_body import json_object
+from services.gateway.openapi import (
+    BODY_TOO_DEEP,
+    WWW_AUTHENTICATE,
+    error_example,
+    error_response,
+    header,
+    operation_class,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -104,7 +112,8 @@ _LOGIN_BODY = RequestBody(
         400: error_response(
             "The body is not JSON or a form, or the grant type is not `password`",
             error_example(400, "must be 'password'", "grant_type"),
-            error_example(400, "the body is not valid JSON"),
+            error_example(400, "the body is not valid JSON (JSON is malformed: invalid character (byte 0))"),
+            BODY_TOO_DEEP,
         ),
         401: error_response(
             "Wrong username or password (with `WWW-Authenticate: Bearer`)",
@@ -147,13 +156,7 @@ def _credentials(content_type: str, body: bytes) -> tuple[str, str]:
         if grant_type is not None and grant_type != "password":
             raise RequestError("grant_type", "must be 'password'", 400)
     elif media_type in ("", _JSON) or media_type.endswith("+json"):
-        try:
-            raw: Any = msgspec.json.decode(body)
-        except msgspec.DecodeError:
-            raise RequestError(None, "the body is not valid JSON", 400) from None
-        if not isinstance(raw, dict):
-            raise RequestError(None, "the body must be a JSON object", 400)
-        fields = raw
+        fields = json_object(body)
     else:
         raise RequestError(None, f"send {_JSON} or {_FORM}, not {media_type}", 415)
     return _string(fields, "username"), _string(fields, "password")

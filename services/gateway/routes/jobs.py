@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from typing import Annotated, Any
 
 from litestar import Request, WebSocket, get, post, websocket
@@ -23,6 +22,7 @@ from services.gateway.auth import current_user_or_stream_token
 from services.gateway.errors import RequestError
 from services.gateway.fresh_links import job_links, with_fresh_links
 from services.gateway.jobs import QueueFull, cancel_job, create_job
+from services.gateway.json_body import json_object
 from services.gateway.openapi import (
     BEARER_ONLY,
     BEARER_OR_STREAM_TOKEN,
@@ -346,11 +346,12 @@ async def job_socket(socket: WebSocket[Any, Any, Any], user: NamedDependency[str
         while True:
             message = await socket.receive_text()
             try:
-                command = json.loads(message)
-            except ValueError:
-                await socket.send_json({"event": "invalid", "data": {"message": 'send JSON like {"action": "cancel"}'}})
+                command = json_object(message, "the message")
+            except RequestError as bad:
+                hint = f'{bad.message}: send JSON like {{"action": "cancel"}}'
+                await socket.send_json({"event": "invalid", "data": {"message": hint}})
                 continue
-            if isinstance(command, dict) and command.get("action") == "cancel":
+            if command.get("action") == "cancel":
                 current = await state.runtime.store.job(job_id)
                 if current is not None:
                     await cancel_job(state.runtime, current, user)
