@@ -20,6 +20,7 @@ from contracts.request import StreamAdRequest
 from contracts.sse import SSE_EVENT_NAMES
 from services.gateway.errors import RequestError
 from services.gateway.json_body import json_object
+from services.gateway.plain_text import TABS_AND_LINE_BREAKS, check_plain_text
 from services.gateway.public_address import non_public_reason
 from services.renderer.voices import voice_ids as local_voice_ids
 from services.runtime.settings import Settings
@@ -44,11 +45,15 @@ class ValidRequest:
     body_sha256: str = ""
 
 
-def parse_request(body: bytes, settings: Settings, valid_voice_ids: Sequence[str] | None = None) -> ValidRequest:
+def parse_request(
+    body: bytes, settings: Settings, valid_voice_ids: Sequence[str] | None = None, *, job_fields: bool = True
+) -> ValidRequest:
     """`valid_voice_ids`: the ids `voice_id` may take; None means the local voices installed here (the voice provider
-    in use). A missing or null `voice_id` is always valid: the default voice."""
+    in use). A missing or null `voice_id` is always valid: the default voice. `job_fields`: read `/create`'s
+    additive fields (priority, webhook); without, they are unknown fields, ignored as the seed's endpoint does."""
     raw = json_object(body)
     script = _string(raw, "script", required=True)
+    check_plain_text("script", script, allowed=TABS_AND_LINE_BREAKS)
     if not script.strip():
         raise RequestError("script", "must not be empty")
     if not any(ch.isalnum() for ch in script):
@@ -59,12 +64,13 @@ def parse_request(body: bytes, settings: Settings, valid_voice_ids: Sequence[str
     name = _string(raw, "character_name") if raw.get("character_name") is not None else "character"
     if len(name) > 100:
         raise RequestError("character_name", "is longer than 100 characters")
+    check_plain_text("character_name", name)
     voice_id = _request_voice_id(raw, settings, valid_voice_ids)
     aspect = _choice(raw, "aspect_ratio", ASPECT_RATIOS, "16:9")
     resolution = _choice(raw, "resolution", RESOLUTIONS, "720p")
-    priority = _choice(raw, "priority", PRIORITIES, "normal")
-    webhook_url = _webhook_url(raw, allow_private=settings.webhook_allow_private)
-    webhook_events = _webhook_events(raw)
+    priority = _choice(raw, "priority", PRIORITIES, "normal") if job_fields else "normal"
+    webhook_url = _webhook_url(raw, allow_private=settings.webhook_allow_private) if job_fields else None
+    webhook_events = _webhook_events(raw) if job_fields else None
     png, width, height = decode_avatar(image, settings)
     request = StreamAdRequest(
         script=script,
@@ -79,6 +85,8 @@ def parse_request(body: bytes, settings: Settings, valid_voice_ids: Sequence[str
 
 
 def _request_voice_id(raw: dict[str, Any], settings: Settings, valid: Sequence[str] | None) -> str | None:
+    if isinstance(raw.get("voice_id"), str):
+        check_plain_text("voice_id", raw["voice_id"])
     if settings.voice == "elevenlabs":
         return _elevenlabs_voice_id(raw)
     if settings.renderer == "veo" and raw.get("voice_id") is not None:
@@ -123,7 +131,17 @@ def _webhook_url(raw: dict[str, Any], *, allow_private: bool) -> str | None:
         return None
     if not isinstance(value, str):
         raise RequestError("webhook_url", f"must be a string, got {type(value).__name__}")
-    parts = urlsplit(value)
+    # Before parsing: urlsplit drops tabs and line breaks silently, and the URL is kept as sent.
+    check_plain_text("webhook_url", value)
+    if any(ch.isspace() for ch in value):
+        raise RequestError("webhook_url", "must not contain spaces (a URL writes them as %20)")
+    try:
+        parts = urlsplit(value)
+        port = parts.port  # parsed on access
+    except ValueError as exc:  # an unclosed or invalid [IPv6] host, a port out of range
+        raise RequestError("webhook_url", f"is not a valid URL ({exc})") from None
+    if port == 0:
+        raise RequestError("webhook_url", "is not a valid URL (port 0)")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise RequestError("webhook_url", "must be an absolute http:// or https:// URL")
     if len(value) > 2048:

@@ -25,6 +25,7 @@ from services.gateway.openapi import (
     header,
     operation_class,
 )
+from services.gateway.plain_text import check_plain_text
 
 log = structlog.get_logger(__name__)
 
@@ -159,7 +160,10 @@ def _credentials(content_type: str, body: bytes) -> tuple[str, str]:
         fields = json_object(body)
     else:
         raise RequestError(None, f"send {_JSON} or {_FORM}, not {media_type}", 415)
-    return _string(fields, "username"), _string(fields, "password")
+    username = _string(fields, "username")
+    # A password is only hashed, never stored or shown: any character goes. A username is looked up and logged.
+    check_plain_text("username", username)
+    return username, _string(fields, "password")
 
 
 def _form(body: bytes) -> dict[str, str]:

@@ -16,6 +16,7 @@ from litestar.params import FromPath, HeaderParameter, QueryParameter
 from litestar.response import Response, ServerSentEvent
 
 from contracts.api import JobCreated, JobList, JobState
+from contracts.job_ids import is_job_id
 from contracts.job_view import JobView
 from contracts.sse import SseProjection
 from services.gateway.auth import current_user_or_stream_token
@@ -60,7 +61,8 @@ MAX_PAGE = 100
 async def _own_job(state: State, job_id: str, user: str) -> JobView:
     """Another user's job answers exactly as a job that does not exist."""
     rt: Runtime = state.runtime
-    job = await rt.store.job(job_id)
+    # An id not of the form job ids have names no job, and is not handed to the store (PostgreSQL refuses a NUL).
+    job = await rt.store.job(job_id) if is_job_id(job_id) else None
     if job is None or job.owner != user:
         raise NotFoundException(f"no job {job_id}")
     return job
@@ -193,6 +195,8 @@ async def list_jobs(
 ) -> JobList:
     if not 1 <= limit <= MAX_PAGE:
         raise RequestError("limit", f"must be between 1 and {MAX_PAGE}")
+    if cursor is not None and not is_job_id(cursor):
+        raise RequestError("cursor", "is not a next_cursor from this API (a job id such as ad_1795885518756927)")
     jobs = await state.runtime.store.jobs(user, after=cursor, limit=limit + 1)
     page = jobs[:limit]
     return JobList(
@@ -322,7 +326,7 @@ async def job_events(
 @websocket(f"{BASE}/jobs/{{job_id:str}}/ws", dependencies={"user": Provide(current_user_or_stream_token)})
 async def job_socket(socket: WebSocket[Any, Any, Any], user: NamedDependency[str], job_id: FromPath[str]) -> None:
     state = socket.app.state
-    job = await state.runtime.store.job(job_id)
+    job = await state.runtime.store.job(job_id) if is_job_id(job_id) else None
     if job is None or job.owner != user:
         await socket.close(code=4404, reason="no such job")
         return

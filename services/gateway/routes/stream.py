@@ -58,7 +58,7 @@ SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 async def create_stream(request: Request[Any, Any, Any], state: State, user: NamedDependency[str]) -> ServerSentEvent:
     rt: Runtime = state.runtime
     body = await request.body()
-    valid = await asyncio.to_thread(parse_request, body, rt.settings)
+    valid = await asyncio.to_thread(parse_request, body, rt.settings, job_fields=False)
     try:
         job_id, _ = await create_job(rt, valid, user)
     except QueueFull as full:
