@@ -190,10 +190,15 @@ _BODY_NOT_JSON = error_example(
 _BODY_NOT_OBJECT = error_example(400, "the body must be a JSON object", summary="Not a JSON object")
 BODY_TOO_DEEP = error_example(400, too_deep("the body"), summary="JSON nested too deep")
 _TOO_LARGE = (
-    error_example(413, "the image is larger than 10485760 bytes", "character_image", summary="The avatar is too big"),
     error_example(
         413,
-        "the image is 8000x8000 pixels; the limit is 40000000 pixels",
+        "the image is larger than 10485760 bytes (ADAGENT_MAX_IMAGE_BYTES)",
+        "character_image",
+        summary="The avatar is too big",
+    ),
+    error_example(
+        413,
+        "the image is too large: 8000x8000 pixels (64000000); the limit is 40000000 pixels (ADAGENT_MAX_IMAGE_PIXELS)",
         "character_image",
         summary="The avatar has too many pixels",
     ),
@@ -206,7 +211,10 @@ _INVALID_FIELD = (
         422, "must be a data URI like data:image/png;base64,...", "character_image", summary="Not a data URI"
     ),
     error_example(
-        422, "the bytes are not an image (PNG, JPEG or WebP)", "character_image", summary="Not a PNG, JPEG or WebP"
+        422,
+        "the bytes are not an image this API reads (PNG, JPEG, WebP or GIF)",
+        "character_image",
+        summary="Not a PNG, JPEG, WebP or GIF",
     ),
     error_example(
         422,

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
-import io
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,11 +10,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import msgspec
-from PIL import Image, ImageOps, UnidentifiedImageError
 
 from contracts.formats import ASPECT_RATIOS, RESOLUTIONS
 from contracts.request import StreamAdRequest
 from contracts.sse import SSE_EVENT_NAMES
+from services.gateway.avatar import decode_avatar
 from services.gateway.errors import RequestError
 from services.gateway.json_body import json_object
 from services.gateway.plain_text import TABS_AND_LINE_BREAKS, check_plain_text
@@ -25,18 +22,14 @@ from services.gateway.public_address import non_public_reason
 from services.renderer.voices import voice_ids as local_voice_ids
 from services.runtime.settings import Settings
 
-_DATA_URI = re.compile(
-    r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(?:;[\w.+-]+=[\w.+-]+)*);base64,(?P<data>.*)$", re.S
-)
 PRIORITIES = ("low", "normal", "high")
 _ELEVENLABS_VOICE_ID = re.compile(r"[A-Za-z0-9]{20}")
-_IMAGE_FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
 
 
 @dataclass(frozen=True)
 class ValidRequest:
     request: StreamAdRequest
-    avatar_png: bytes  # upright (EXIF orientation applied), RGB, PNG
+    avatar_png: bytes  # what services.gateway.avatar makes: 8-bit sRGB PNG, upright, no alpha, no metadata
     width: int
     height: int
     priority: str = "normal"
@@ -71,7 +64,7 @@ def parse_request(
     priority = _choice(raw, "priority", PRIORITIES, "normal") if job_fields else "normal"
     webhook_url = _webhook_url(raw, allow_private=settings.webhook_allow_private) if job_fields else None
     webhook_events = _webhook_events(raw) if job_fields else None
-    png, width, height = decode_avatar(image, settings)
+    avatar = decode_avatar(image, settings)
     request = StreamAdRequest(
         script=script,
         character_image=image,
@@ -81,7 +74,7 @@ def parse_request(
         resolution=resolution,  # type: ignore[arg-type]
     )
     digest = hashlib.sha256(msgspec.json.encode(raw, order="sorted")).hexdigest()
-    return ValidRequest(request, png, width, height, priority, webhook_url, webhook_events, digest)
+    return ValidRequest(request, avatar.png, avatar.width, avatar.height, priority, webhook_url, webhook_events, digest)
 
 
 def _request_voice_id(raw: dict[str, Any], settings: Settings, valid: Sequence[str] | None) -> str | None:
@@ -188,58 +181,3 @@ def _choice(raw: dict[str, Any], field: str, allowed: tuple[str, ...], default: 
     if value not in allowed:
         raise RequestError(field, f"{value!r} is not one of {', '.join(allowed)}")
     return str(value)
-
-
-def decode_avatar(data_uri: str, settings: Settings) -> tuple[bytes, int, int]:
-    field = "character_image"
-    match = _DATA_URI.match(data_uri.strip())
-    if match is None:
-        raise RequestError(field, "must be a data URI like data:image/png;base64,...")
-    mime = (match["mime"] or "").lower()
-    if mime and not mime.startswith("image/"):
-        raise RequestError(field, f"the data URI says {mime}; an image is required")
-    encoded = re.sub(r"\s+", "", match["data"])
-    # Base64 grows bytes by 4/3: refuse an oversized image before decoding it.
-    if len(encoded) * 3 // 4 > settings.max_image_bytes:
-        raise RequestError(field, f"the image is larger than {settings.max_image_bytes} bytes", 413)
-    try:
-        blob = base64.b64decode(encoded, validate=True)
-    except (binascii.Error, ValueError):
-        raise RequestError(field, "is not valid base64") from None
-    if not blob:
-        raise RequestError(field, "the image is empty")
-    if len(blob) > settings.max_image_bytes:
-        raise RequestError(field, f"the image is larger than {settings.max_image_bytes} bytes", 413)
-    try:
-        with Image.open(io.BytesIO(blob)) as probe:
-            fmt = probe.format or ""
-            width, height = probe.size
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError):
-        raise RequestError(field, "the bytes are not an image (PNG, JPEG or WebP)") from None
-    if fmt not in _IMAGE_FORMATS:
-        raise RequestError(field, f"{fmt or 'this'} images are not supported; use PNG, JPEG or WebP")
-    if width * height > settings.max_image_pixels:
-        raise RequestError(
-            field, f"the image is {width}x{height} pixels; the limit is {settings.max_image_pixels} pixels", 413
-        )
-    if min(width, height) < 16:
-        raise RequestError(field, f"the image is {width}x{height} pixels; at least 16x16 is needed")
-    try:
-        with Image.open(io.BytesIO(blob)) as img:
-            img.load()
-            upright = ImageOps.exif_transpose(img) or img
-            rgb = _flatten(upright)
-            out = io.BytesIO()
-            rgb.save(out, format="PNG")
-    except (OSError, ValueError, Image.DecompressionBombError):
-        raise RequestError(field, "the image is damaged or truncated") from None
-    return out.getvalue(), rgb.width, rgb.height
-
-
-def _flatten(img: Image.Image) -> Image.Image:
-    if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
-        rgba = img.convert("RGBA")
-        background = Image.new("RGB", rgba.size, (255, 255, 255))
-        background.paste(rgba, mask=rgba.getchannel("A"))
-        return background
-    return img.convert("RGB")
