@@ -17,13 +17,15 @@ from contracts.sse import SSE_EVENT_NAMES
 from services.gateway.avatar import decode_avatar
 from services.gateway.errors import RequestError
 from services.gateway.json_body import json_object
-from services.gateway.plain_text import TABS_AND_LINE_BREAKS, check_plain_text
+from services.gateway.plain_text import TABS_AND_LINE_BREAKS, check_plain_text, has_words
 from services.gateway.public_address import non_public_reason
 from services.renderer.voices import voice_ids as local_voice_ids
 from services.runtime.settings import Settings
 
 PRIORITIES = ("low", "normal", "high")
-_ELEVENLABS_VOICE_ID = re.compile(r"[A-Za-z0-9]{20}")
+ELEVENLABS_VOICE_ID = re.compile(r"[A-Za-z0-9]{20}")
+MAX_NAME_CHARS = 100
+MAX_URL_CHARS = 2048
 
 
 @dataclass(frozen=True)
@@ -49,14 +51,14 @@ def parse_request(
     check_plain_text("script", script, allowed=TABS_AND_LINE_BREAKS)
     if not script.strip():
         raise RequestError("script", "must not be empty")
-    if not any(ch.isalnum() for ch in script):
+    if not has_words(script):
         raise RequestError("script", "has no words to speak")
     if len(script) > settings.max_script_chars:
         raise RequestError("script", f"is {len(script)} characters; the limit is {settings.max_script_chars}")
     image = _string(raw, "character_image", required=True)
     name = _string(raw, "character_name") if raw.get("character_name") is not None else "character"
-    if len(name) > 100:
-        raise RequestError("character_name", "is longer than 100 characters")
+    if len(name) > MAX_NAME_CHARS:
+        raise RequestError("character_name", f"is longer than {MAX_NAME_CHARS} characters")
     check_plain_text("character_name", name)
     voice_id = _request_voice_id(raw, settings, valid_voice_ids)
     aspect = _choice(raw, "aspect_ratio", ASPECT_RATIOS, "16:9")
@@ -113,7 +115,7 @@ def _elevenlabs_voice_id(raw: dict[str, Any]) -> str | None:
     if raw.get("voice_id") is None:
         return None  # the configured default voice (ADAGENT_ELEVENLABS_VOICE_ID)
     value = _string(raw, "voice_id")
-    if not _ELEVENLABS_VOICE_ID.fullmatch(value):
+    if not ELEVENLABS_VOICE_ID.fullmatch(value):
         raise RequestError("voice_id", f"{value!r} is not an ElevenLabs voice id (20 letters and digits) or null")
     return value
 
@@ -137,8 +139,8 @@ def _webhook_url(raw: dict[str, Any], *, allow_private: bool) -> str | None:
         raise RequestError("webhook_url", "is not a valid URL (port 0)")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise RequestError("webhook_url", "must be an absolute http:// or https:// URL")
-    if len(value) > 2048:
-        raise RequestError("webhook_url", "is longer than 2048 characters")
+    if len(value) > MAX_URL_CHARS:
+        raise RequestError("webhook_url", f"is longer than {MAX_URL_CHARS} characters")
     # An early, clear answer for hosts that are internal by their form; a name is checked against what it
     # resolves to at each delivery (services/gateway/public_address.py), as DNS can change after this.
     reason = None if allow_private else non_public_reason(parts.hostname)

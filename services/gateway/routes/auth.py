@@ -25,7 +25,7 @@ from services.gateway.openapi import (
     header,
     operation_class,
 )
-from services.gateway.plain_text import check_plain_text
+from services.gateway.plain_text import check_plain_text, no_control_pattern
 
 log = structlog.get_logger(__name__)
 
@@ -39,21 +39,26 @@ class TokenResponse(msgspec.Struct, frozen=True, kw_only=True):
     expires_in: int
 
 
+_USERNAME = Schema(
+    type=OpenAPIType.STRING,
+    min_length=1,
+    pattern=no_control_pattern(),
+    description="No control characters (line breaks and tabs included).",
+    examples=["alice"],
+)
+_PASSWORD = Schema(type=OpenAPIType.STRING, min_length=1, examples=["correct horse battery"])
 _CREDENTIALS = Schema(
     type=OpenAPIType.OBJECT,
     required=["username", "password"],
-    properties={
-        "username": Schema(type=OpenAPIType.STRING, min_length=1, examples=["alice"]),
-        "password": Schema(type=OpenAPIType.STRING, min_length=1, examples=["correct horse battery"]),
-    },
+    properties={"username": _USERNAME, "password": _PASSWORD},
 )
 _FORM_SCHEMA = Schema(
     type=OpenAPIType.OBJECT,
     required=["username", "password"],
     properties={
         "grant_type": Schema(type=OpenAPIType.STRING, enum=["password"]),
-        "username": Schema(type=OpenAPIType.STRING, min_length=1),
-        "password": Schema(type=OpenAPIType.STRING, min_length=1),
+        "username": _USERNAME,
+        "password": _PASSWORD,
     },
 )
 
@@ -125,9 +130,15 @@ _LOGIN_BODY = RequestBody(
             error_example(415, "send application/json or application/x-www-form-urlencoded, not text/plain"),
         ),
         422: error_response(
-            "A field is missing, empty or not a string",
+            "A field is missing, empty or not a string, or the username holds a control character",
             error_example(422, "is required", "password"),
             error_example(422, "must not be empty", "username"),
+            error_example(
+                422,
+                "contains a control character U+0000 (NUL) at position 4; control characters, line breaks and tabs "
+                "included, are not allowed here",
+                "username",
+            ),
         ),
     },
 )

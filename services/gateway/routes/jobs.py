@@ -16,7 +16,7 @@ from litestar.params import FromPath, HeaderParameter, QueryParameter
 from litestar.response import Response, ServerSentEvent
 
 from contracts.api import JobCreated, JobList, JobState
-from contracts.job_ids import is_job_id
+from contracts.job_ids import JOB_ID_PATTERN, is_job_id
 from contracts.job_view import JobView
 from contracts.sse import SseProjection
 from services.gateway.auth import current_user_or_stream_token
@@ -39,7 +39,6 @@ from services.gateway.openapi import (
     WWW_AUTHENTICATE,
     bad_parameter,
     create_errors,
-    create_request_body,
     error_example,
     error_response,
     header,
@@ -48,6 +47,7 @@ from services.gateway.openapi import (
     sse_response,
     string_param,
 )
+from services.gateway.request_schema import CREATE_BODY, body_ref
 from services.gateway.routes.stream import SSE_HEADERS
 from services.gateway.scheduler import queue_position
 from services.gateway.streaming import sse_messages
@@ -120,7 +120,7 @@ _UNAUTHORIZED_HEADERS = {"401": WWW_AUTHENTICATE}
         **create_errors(with_job_fields=True),
     },
     operation_class=operation_class(
-        request_body=create_request_body(with_job_fields=True),
+        request_body=body_ref(CREATE_BODY),
         headers={
             "200": {"Location": header("The job's status URL.")},
             "202": {"Location": header("The job's status URL.")},
@@ -187,7 +187,11 @@ async def list_jobs(
     state: State,
     user: NamedDependency[str],
     cursor: Annotated[
-        str | None, QueryParameter(description="The `next_cursor` of the previous page; leave out for the first.")
+        str | None,
+        QueryParameter(
+            description="The `next_cursor` of the previous page (a job id); leave out for the first.",
+            schema_extra=string_param(pattern=JOB_ID_PATTERN.pattern),
+        ),
     ] = None,
     limit: Annotated[
         int, QueryParameter(description="Jobs per page.", schema_extra={"minimum": 1, "maximum": MAX_PAGE})
