@@ -40,11 +40,19 @@ def _bodies(depth: int) -> dict[str, str]:
 async def _json_body_routes(client: httpx.AsyncClient) -> list[tuple[str, str]]:
     """Every operation of the document that takes a JSON body: a route added later is covered too."""
     spec = (await client.get("/openapi.json")).json()
+    components = spec.get("components", {}).get("requestBodies", {})
+
+    def content(operation: dict[str, Any]) -> dict[str, Any]:
+        body = operation.get("requestBody") or {}
+        if "$ref" in body:
+            body = components[body["$ref"].removeprefix("#/components/requestBodies/")]
+        return dict(body.get("content", {}))
+
     return [
         (method.upper(), path)
         for path, item in spec["paths"].items()
         for method, operation in item.items()
-        if isinstance(operation, dict) and "application/json" in (operation.get("requestBody") or {}).get("content", {})
+        if isinstance(operation, dict) and "application/json" in content(operation)
     ]
 
 
