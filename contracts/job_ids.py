@@ -23,4 +23,4 @@ def new_job_id() -> str:
 
 
 def is_job_id(value: str) -> bool:
-    return bool(JOB_ID_PATTERN.match(value))
+    return bool(JOB_ID_PATTERN.fullmatch(value))  # `$` alone would let a trailing newline through

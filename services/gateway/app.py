@@ -54,7 +54,7 @@ def create_app(rt: Runtime, journal: Journal) -> Litestar:
             *docs_routes(),
             *web_routes(rt.settings.public_url),
         ],
-        openapi_config=openapi_config(),
+        openapi_config=openapi_config(rt.settings),
         cors_config=cors_config(rt.settings),
         # Every route that names a `user` parameter needs a credential; the events routes widen it (URL token).
         dependencies={"user": Provide(current_user)},

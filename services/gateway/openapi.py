@@ -41,9 +41,11 @@ from litestar.router import Router
 from litestar.static_files import create_static_files_router
 from litestar.types import ControllerRouterHandler
 
-from contracts.formats import ASPECT_RATIOS, RESOLUTIONS
 from contracts.sse import SSE_EVENT_NAMES
 from services.gateway.docs_page import SwaggerPage
+from services.gateway.json_body import too_deep
+from services.gateway.request_schema import request_bodies
+from services.runtime.settings import Settings
 
 TITLE = "AdAgent API"
 SPEC_PATH = "/openapi.json"
@@ -57,7 +59,6 @@ STREAM_TOKEN = "StreamToken"
 BEARER_ONLY: list[SecurityRequirement] = [{BEARER: []}]
 BEARER_OR_STREAM_TOKEN: list[SecurityRequirement] = [{BEARER: []}, {STREAM_TOKEN: []}]
 
-PRIORITIES = ("low", "normal", "high")
 EVENT_STREAM = "text/event-stream"
 _JSON = "application/json"
 
@@ -96,12 +97,6 @@ field at fault when there is one (the body's field, or a header such as `Idempot
   `Idempotency-Key`.
 """
 
-# A valid 16x16 PNG, the smallest avatar the API takes: "Try it out" with it makes a real (tiny) ad.
-EXAMPLE_AVATAR = (
-    "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAABAAAAAQCAIAAACQkWg2AAAAGklEQVR42mP8sKWCgRTAxEAiGNUwqmHoaAAA"
-    "pmoCPACU6wkAAAAASUVORK5CYII="
-)
-EXAMPLE_SCRIPT = "Meet Glow, the serum that works while you sleep. Wake up radiant!"
 EXAMPLE_JOB_ID = "ad_1795885518756927"
 _EXAMPLE_STREAM_TOKEN = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9..."
 _EXAMPLE_EVENTS_URL = f"/api/ad-agent/jobs/{EXAMPLE_JOB_ID}/events?token={_EXAMPLE_STREAM_TOKEN}"
@@ -215,11 +210,17 @@ _BODY_NOT_JSON = error_example(
     400, "the body is not valid JSON (JSON is malformed: invalid character (byte 0))", summary="Not JSON"
 )
 _BODY_NOT_OBJECT = error_example(400, "the body must be a JSON object", summary="Not a JSON object")
+BODY_TOO_DEEP = error_example(400, too_deep("the body"), summary="JSON nested too deep")
 _TOO_LARGE = (
-    error_example(413, "the image is larger than 10485760 bytes", "character_image", summary="The avatar is too big"),
     error_example(
         413,
-        "the image is 8000x8000 pixels; the limit is 40000000 pixels",
+        "the image is larger than 10485760 bytes (ADAGENT_MAX_IMAGE_BYTES)",
+        "character_image",
+        summary="The avatar is too big",
+    ),
+    error_example(
+        413,
+        "the image is too large: 8000x8000 pixels (64000000); the limit is 40000000 pixels (ADAGENT_MAX_IMAGE_PIXELS)",
         "character_image",
         summary="The avatar has too many pixels",
     ),
@@ -232,13 +233,22 @@ _INVALID_FIELD = (
         422, "must be a data URI like data:image/png;base64,...", "character_image", summary="Not a data URI"
     ),
     error_example(
-        422, "the bytes are not an image (PNG, JPEG or WebP)", "character_image", summary="Not a PNG, JPEG or WebP"
+        422,
+        "the bytes are not an image this API reads (PNG, JPEG, WebP or GIF)",
+        "character_image",
+        summary="Not a PNG, JPEG, WebP or GIF",
     ),
     error_example(
         422,
         "'Heather Bryant' is not a voice here; valid: joe, hibari-heart (or null)",
         "voice_id",
         summary="An unknown voice",
+    ),
+    error_example(
+        422,
+        "contains a control character U+0000 (NUL) at position 13; only tab, newline and carriage return may be used",
+        "script",
+        summary="A control character",
     ),
 )
 _QUEUE_FULL = error_response(
@@ -253,7 +263,7 @@ _QUEUE_FULL = error_response(
 
 def create_errors(*, with_job_fields: bool) -> dict[int, ResponseSpec]:
     """The error responses of the two create routes (`/create` also validates its additive fields and keys)."""
-    bad_request = [_BODY_NOT_JSON, _BODY_NOT_OBJECT]
+    bad_request = [_BODY_NOT_JSON, _BODY_NOT_OBJECT, BODY_TOO_DEEP]
     invalid = list(_INVALID_FIELD)
     errors: dict[int, ResponseSpec] = {}
     if with_job_fields:
@@ -345,108 +355,8 @@ EXAMPLE_JOB_CREATED: dict[str, object] = {
 }
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# The create bodies (the routes read the raw body, so Litestar cannot infer them)
-# ---------------------------------------------------------------------------------------------------------------
-
-
 def _string(description: str, **kwargs: Any) -> Schema:
     return Schema(type=OpenAPIType.STRING, description=description, **kwargs)
-
-
-def _or_null(schema: Schema, default: object) -> Schema:
-    """An optional field: null (or leaving it out) means the default."""
-    return Schema(
-        one_of=[schema, Schema(type=OpenAPIType.NULL)],
-        description=f"{schema.description} Null or left out: {default}.",
-        default=default,
-    )
-
-
-def create_body_schema(*, with_job_fields: bool) -> Schema:
-    """The seed's StreamAdRequest (contracts.request), plus the additive fields `/create` takes."""
-    properties: dict[str, Schema] = {
-        "script": _string(
-            "What the character says. At least one letter or digit; at most 5000 characters by default "
-            "(`ADAGENT_MAX_SCRIPT_CHARS`).",
-            min_length=1,
-            examples=[EXAMPLE_SCRIPT],
-        ),
-        "character_image": _string(
-            "The avatar, as a base64 data URI (`data:image/png;base64,...`): PNG, JPEG or WebP, at least 16x16 "
-            "pixels, at most 10 MiB and 40 megapixels by default (larger answers 413).",
-            pattern=r"^\s*data:([\w.+-]+/[\w.+-]+)?(;[\w.+-]+=[\w.+-]+)*;base64,",
-        ),
-        "character_name": _or_null(_string("The character's name.", max_length=100), "character"),
-        "voice_id": Schema(
-            type=[OpenAPIType.STRING, OpenAPIType.NULL],
-            description="A voice of the voice provider in use; null or left out for the default voice. An "
-            "unknown voice answers 422 with the list of valid ones.",
-        ),
-        "aspect_ratio": _or_null(_string("The video's aspect ratio.", enum=list(ASPECT_RATIOS)), "16:9"),
-        "resolution": _or_null(_string("The video's short side: 720 or 1080 pixels.", enum=list(RESOLUTIONS)), "720p"),
-    }
-    if with_job_fields:
-        properties |= {
-            "priority": _or_null(
-                _string("Queued jobs start by priority, then first come first served.", enum=list(PRIORITIES)),
-                "normal",
-            ),
-            "webhook_url": Schema(
-                type=[OpenAPIType.STRING, OpenAPIType.NULL],
-                description="An absolute http(s) URL that receives the job's events as signed webhooks "
-                "(Standard Webhooks; the secret is at `GET /api/auth/webhook-secret`). Null or left out: none. "
-                "It must reach a public internet address: a loopback, private or link-local host gets a 422, and a "
-                "name that resolves to one is refused at delivery (unless the operator allows private receivers).",
-                pattern=r"^https?://[^/?#\s]+",
-                max_length=2048,
-            ),
-            "webhook_events": Schema(
-                type=[OpenAPIType.ARRAY, OpenAPIType.NULL],
-                description="The events to deliver to `webhook_url`, each once. Null or left out: all of them.",
-                items=Schema(type=OpenAPIType.STRING, enum=list(SSE_EVENT_NAMES)),
-                min_items=1,
-            ),
-        }
-    return Schema(
-        title="CreateAdRequest" if with_job_fields else "StreamAdRequest",
-        type=OpenAPIType.OBJECT,
-        required=["script", "character_image"],
-        properties=dict(properties),
-        description="Unknown fields are ignored.",
-    )
-
-
-def create_request_body(*, with_job_fields: bool) -> RequestBody:
-    minimal = {"script": EXAMPLE_SCRIPT, "character_image": EXAMPLE_AVATAR}
-    full: dict[str, object] = {
-        **minimal,
-        "character_name": "Eileen",
-        "voice_id": None,
-        "aspect_ratio": "9:16",
-        "resolution": "720p",
-    }
-    examples: dict[str, Example | Reference] = {
-        "minimal": Example(summary="The two required fields", value=minimal),
-        "full": Example(summary="Every field of the seed's request", value=full),
-    }
-    if with_job_fields:
-        examples["job_options"] = Example(
-            summary="With a priority and a webhook for two events",
-            value={
-                **full,
-                "priority": "high",
-                "webhook_url": "https://hooks.example.com/adagent",
-                "webhook_events": ["complete", "error"],
-            },
-        )
-    return RequestBody(
-        required=True,
-        description="A JSON object (any or no `Content-Type`).",
-        content={
-            _JSON: OpenAPIMediaType(schema=create_body_schema(with_job_fields=with_job_fields), examples=examples)
-        },
-    )
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -681,7 +591,7 @@ RETRY_AFTER = {"Retry-After": header("Seconds to wait before trying again.", Ope
 
 def operation_class(
     *,
-    request_body: RequestBody | None = None,
+    request_body: RequestBody | Reference | None = None,
     responses: Mapping[str, OpenAPIResponse] | None = None,
     headers: Mapping[str, Mapping[str, OpenAPIHeader]] | None = None,
 ) -> type[Operation]:
@@ -713,8 +623,9 @@ def operation_class(
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def openapi_config() -> OpenAPIConfig:
-    """Swagger UI at /docs (its assets from this app, no CDN); the JSON spec at /openapi.json."""
+def openapi_config(settings: Settings) -> OpenAPIConfig:
+    """Swagger UI at /docs (its assets from this app, no CDN); the JSON spec at /openapi.json. The create bodies
+    state this gateway's limits and voices (`settings`)."""
     return OpenAPIConfig(
         title=TITLE,
         version=_version(),
@@ -722,6 +633,7 @@ def openapi_config() -> OpenAPIConfig:
         path=DOCS_PATH,
         render_plugins=[SwaggerPage(ASSETS_PATH)],  # with its Content-Security-Policy: services.gateway.docs_page
         components=Components(
+            request_bodies=request_bodies(settings),
             security_schemes={
                 BEARER: SecurityScheme(
                     type="http",
@@ -736,7 +648,7 @@ def openapi_config() -> OpenAPIConfig:
                     description="A job's stream token, as found in its `events_url`: for that job's events and "
                     "WebSocket only.",
                 ),
-            }
+            },
         ),
         tags=[
             Tag(name="AI Ad Agent", description="The seed's endpoint: create an ad and stream its progress."),

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
-import io
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,28 +10,28 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import msgspec
-from PIL import Image, ImageOps, UnidentifiedImageError
 
 from contracts.formats import ASPECT_RATIOS, RESOLUTIONS
 from contracts.request import StreamAdRequest
 from contracts.sse import SSE_EVENT_NAMES
+from services.gateway.avatar import decode_avatar
 from services.gateway.errors import RequestError
+from services.gateway.json_body import json_object
+from services.gateway.plain_text import TABS_AND_LINE_BREAKS, check_plain_text, has_words
 from services.gateway.public_address import non_public_reason
 from services.renderer.voices import voice_ids as local_voice_ids
 from services.runtime.settings import Settings
 
-_DATA_URI = re.compile(
-    r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(?:;[\w.+-]+=[\w.+-]+)*);base64,(?P<data>.*)$", re.S
-)
 PRIORITIES = ("low", "normal", "high")
-_ELEVENLABS_VOICE_ID = re.compile(r"[A-Za-z0-9]{20}")
-_IMAGE_FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
+ELEVENLABS_VOICE_ID = re.compile(r"[A-Za-z0-9]{20}")
+MAX_NAME_CHARS = 100
+MAX_URL_CHARS = 2048
 
 
 @dataclass(frozen=True)
 class ValidRequest:
     request: StreamAdRequest
-    avatar_png: bytes  # upright (EXIF orientation applied), RGB, PNG
+    avatar_png: bytes  # what services.gateway.avatar makes: 8-bit sRGB PNG, upright, no alpha, no metadata
     width: int
     height: int
     priority: str = "normal"
@@ -43,33 +40,33 @@ class ValidRequest:
     body_sha256: str = ""
 
 
-def parse_request(body: bytes, settings: Settings, valid_voice_ids: Sequence[str] | None = None) -> ValidRequest:
+def parse_request(
+    body: bytes, settings: Settings, valid_voice_ids: Sequence[str] | None = None, *, job_fields: bool = True
+) -> ValidRequest:
     """`valid_voice_ids`: the ids `voice_id` may take; None means the local voices installed here (the voice provider
-    in use). A missing or null `voice_id` is always valid: the default voice."""
-    try:
-        raw: Any = msgspec.json.decode(body)
-    except msgspec.DecodeError as exc:
-        raise RequestError(None, f"the body is not valid JSON ({exc})", 400) from None
-    if not isinstance(raw, dict):
-        raise RequestError(None, "the body must be a JSON object", 400)
+    in use). A missing or null `voice_id` is always valid: the default voice. `job_fields`: read `/create`'s
+    additive fields (priority, webhook); without, they are unknown fields, ignored as the seed's endpoint does."""
+    raw = json_object(body)
     script = _string(raw, "script", required=True)
+    check_plain_text("script", script, allowed=TABS_AND_LINE_BREAKS)
     if not script.strip():
         raise RequestError("script", "must not be empty")
-    if not any(ch.isalnum() for ch in script):
+    if not has_words(script):
         raise RequestError("script", "has no words to speak")
     if len(script) > settings.max_script_chars:
         raise RequestError("script", f"is {len(script)} characters; the limit is {settings.max_script_chars}")
     image = _string(raw, "character_image", required=True)
     name = _string(raw, "character_name") if raw.get("character_name") is not None else "character"
-    if len(name) > 100:
-        raise RequestError("character_name", "is longer than 100 characters")
+    if len(name) > MAX_NAME_CHARS:
+        raise RequestError("character_name", f"is longer than {MAX_NAME_CHARS} characters")
+    check_plain_text("character_name", name)
     voice_id = _request_voice_id(raw, settings, valid_voice_ids)
     aspect = _choice(raw, "aspect_ratio", ASPECT_RATIOS, "16:9")
     resolution = _choice(raw, "resolution", RESOLUTIONS, "720p")
-    priority = _choice(raw, "priority", PRIORITIES, "normal")
-    webhook_url = _webhook_url(raw, allow_private=settings.webhook_allow_private)
-    webhook_events = _webhook_events(raw)
-    png, width, height = decode_avatar(image, settings)
+    priority = _choice(raw, "priority", PRIORITIES, "normal") if job_fields else "normal"
+    webhook_url = _webhook_url(raw, allow_private=settings.webhook_allow_private) if job_fields else None
+    webhook_events = _webhook_events(raw) if job_fields else None
+    avatar = decode_avatar(image, settings)
     request = StreamAdRequest(
         script=script,
         character_image=image,
@@ -79,10 +76,12 @@ def parse_request(body: bytes, settings: Settings, valid_voice_ids: Sequence[str
         resolution=resolution,  # type: ignore[arg-type]
     )
     digest = hashlib.sha256(msgspec.json.encode(raw, order="sorted")).hexdigest()
-    return ValidRequest(request, png, width, height, priority, webhook_url, webhook_events, digest)
+    return ValidRequest(request, avatar.png, avatar.width, avatar.height, priority, webhook_url, webhook_events, digest)
 
 
 def _request_voice_id(raw: dict[str, Any], settings: Settings, valid: Sequence[str] | None) -> str | None:
+    if isinstance(raw.get("voice_id"), str):
+        check_plain_text("voice_id", raw["voice_id"])
     if settings.voice == "elevenlabs":
         return _elevenlabs_voice_id(raw)
     if settings.renderer == "veo" and raw.get("voice_id") is not None:
@@ -116,7 +115,7 @@ def _elevenlabs_voice_id(raw: dict[str, Any]) -> str | None:
     if raw.get("voice_id") is None:
         return None  # the configured default voice (ADAGENT_ELEVENLABS_VOICE_ID)
     value = _string(raw, "voice_id")
-    if not _ELEVENLABS_VOICE_ID.fullmatch(value):
+    if not ELEVENLABS_VOICE_ID.fullmatch(value):
         raise RequestError("voice_id", f"{value!r} is not an ElevenLabs voice id (20 letters and digits) or null")
     return value
 
@@ -127,11 +126,21 @@ def _webhook_url(raw: dict[str, Any], *, allow_private: bool) -> str | None:
         return None
     if not isinstance(value, str):
         raise RequestError("webhook_url", f"must be a string, got {type(value).__name__}")
-    parts = urlsplit(value)
+    # Before parsing: urlsplit drops tabs and line breaks silently, and the URL is kept as sent.
+    check_plain_text("webhook_url", value)
+    if any(ch.isspace() for ch in value):
+        raise RequestError("webhook_url", "must not contain spaces (a URL writes them as %20)")
+    try:
+        parts = urlsplit(value)
+        port = parts.port  # parsed on access
+    except ValueError as exc:  # an unclosed or invalid [IPv6] host, a port out of range
+        raise RequestError("webhook_url", f"is not a valid URL ({exc})") from None
+    if port == 0:
+        raise RequestError("webhook_url", "is not a valid URL (port 0)")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise RequestError("webhook_url", "must be an absolute http:// or https:// URL")
-    if len(value) > 2048:
-        raise RequestError("webhook_url", "is longer than 2048 characters")
+    if len(value) > MAX_URL_CHARS:
+        raise RequestError("webhook_url", f"is longer than {MAX_URL_CHARS} characters")
     # An early, clear answer for hosts that are internal by their form; a name is checked against what it
     # resolves to at each delivery (services/gateway/public_address.py), as DNS can change after this.
     reason = None if allow_private else non_public_reason(parts.hostname)
@@ -174,58 +183,3 @@ def _choice(raw: dict[str, Any], field: str, allowed: tuple[str, ...], default: 
     if value not in allowed:
         raise RequestError(field, f"{value!r} is not one of {', '.join(allowed)}")
     return str(value)
-
-
-def decode_avatar(data_uri: str, settings: Settings) -> tuple[bytes, int, int]:
-    field = "character_image"
-    match = _DATA_URI.match(data_uri.strip())
-    if match is None:
-        raise RequestError(field, "must be a data URI like data:image/png;base64,...")
-    mime = (match["mime"] or "").lower()
-    if mime and not mime.startswith("image/"):
-        raise RequestError(field, f"the data URI says {mime}; an image is required")
-    encoded = re.sub(r"\s+", "", match["data"])
-    # Base64 grows bytes by 4/3: refuse an oversized image before decoding it.
-    if len(encoded) * 3 // 4 > settings.max_image_bytes:
-        raise RequestError(field, f"the image is larger than {settings.max_image_bytes} bytes", 413)
-    try:
-        blob = base64.b64decode(encoded, validate=True)
-    except (binascii.Error, ValueError):
-        raise RequestError(field, "is not valid base64") from None
-    if not blob:
-        raise RequestError(field, "the image is empty")
-    if len(blob) > settings.max_image_bytes:
-        raise RequestError(field, f"the image is larger than {settings.max_image_bytes} bytes", 413)
-    try:
-        with Image.open(io.BytesIO(blob)) as probe:
-            fmt = probe.format or ""
-            width, height = probe.size
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError):
-        raise RequestError(field, "the bytes are not an image (PNG, JPEG or WebP)") from None
-    if fmt not in _IMAGE_FORMATS:
-        raise RequestError(field, f"{fmt or 'this'} images are not supported; use PNG, JPEG or WebP")
-    if width * height > settings.max_image_pixels:
-        raise RequestError(
-            field, f"the image is {width}x{height} pixels; the limit is {settings.max_image_pixels} pixels", 413
-        )
-    if min(width, height) < 16:
-        raise RequestError(field, f"the image is {width}x{height} pixels; at least 16x16 is needed")
-    try:
-        with Image.open(io.BytesIO(blob)) as img:
-            img.load()
-            upright = ImageOps.exif_transpose(img) or img
-            rgb = _flatten(upright)
-            out = io.BytesIO()
-            rgb.save(out, format="PNG")
-    except (OSError, ValueError, Image.DecompressionBombError):
-        raise RequestError(field, "the image is damaged or truncated") from None
-    return out.getvalue(), rgb.width, rgb.height
-
-
-def _flatten(img: Image.Image) -> Image.Image:
-    if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
-        rgba = img.convert("RGBA")
-        background = Image.new("RGB", rgba.size, (255, 255, 255))
-        background.paste(rgba, mask=rgba.getchannel("A"))
-        return background
-    return img.convert("RGB")

@@ -16,7 +16,9 @@ from litestar.response import Response
 
 from services.gateway.auth import Auth
 from services.gateway.errors import RequestError
+from services.gateway.json_body import json_object
 from services.gateway.openapi import (
+    BODY_TOO_DEEP,
     RETRY_AFTER,
     WWW_AUTHENTICATE,
     error_example,
@@ -24,6 +26,7 @@ from services.gateway.openapi import (
     header,
     operation_class,
 )
+from services.gateway.plain_text import check_plain_text, no_control_pattern
 from services.gateway.throttle import client_address
 
 log = structlog.get_logger(__name__)
@@ -38,21 +41,26 @@ class TokenResponse(msgspec.Struct, frozen=True, kw_only=True):
     expires_in: int
 
 
+_USERNAME = Schema(
+    type=OpenAPIType.STRING,
+    min_length=1,
+    pattern=no_control_pattern(),
+    description="No control characters (line breaks and tabs included).",
+    examples=["alice"],
+)
+_PASSWORD = Schema(type=OpenAPIType.STRING, min_length=1, examples=["correct horse battery"])
 _CREDENTIALS = Schema(
     type=OpenAPIType.OBJECT,
     required=["username", "password"],
-    properties={
-        "username": Schema(type=OpenAPIType.STRING, min_length=1, examples=["alice"]),
-        "password": Schema(type=OpenAPIType.STRING, min_length=1, examples=["correct horse battery"]),
-    },
+    properties={"username": _USERNAME, "password": _PASSWORD},
 )
 _FORM_SCHEMA = Schema(
     type=OpenAPIType.OBJECT,
     required=["username", "password"],
     properties={
         "grant_type": Schema(type=OpenAPIType.STRING, enum=["password"]),
-        "username": Schema(type=OpenAPIType.STRING, min_length=1),
-        "password": Schema(type=OpenAPIType.STRING, min_length=1),
+        "username": _USERNAME,
+        "password": _PASSWORD,
     },
 )
 
@@ -116,7 +124,8 @@ _LOGIN_BODY = RequestBody(
         400: error_response(
             "The body is not JSON or a form, or the grant type is not `password`",
             error_example(400, "must be 'password'", "grant_type"),
-            error_example(400, "the body is not valid JSON"),
+            error_example(400, "the body is not valid JSON (JSON is malformed: invalid character (byte 0))"),
+            BODY_TOO_DEEP,
         ),
         401: error_response(
             "Wrong username or password (with `WWW-Authenticate: Bearer`)",
@@ -127,9 +136,15 @@ _LOGIN_BODY = RequestBody(
             error_example(415, "send application/json or application/x-www-form-urlencoded, not text/plain"),
         ),
         422: error_response(
-            "A field is missing, empty or not a string",
+            "A field is missing, empty or not a string, or the username holds a control character",
             error_example(422, "is required", "password"),
             error_example(422, "must not be empty", "username"),
+            error_example(
+                422,
+                "contains a control character U+0000 (NUL) at position 4; control characters, line breaks and tabs "
+                "included, are not allowed here",
+                "username",
+            ),
         ),
         429: error_response(
             "Too many failed sign-ins: for this account from your address, from your address, or for this account "
@@ -172,16 +187,13 @@ def _credentials(content_type: str, body: bytes) -> tuple[str, str]:
         if grant_type is not None and grant_type != "password":
             raise RequestError("grant_type", "must be 'password'", 400)
     elif media_type in ("", _JSON) or media_type.endswith("+json"):
-        try:
-            raw: Any = msgspec.json.decode(body)
-        except msgspec.DecodeError:
-            raise RequestError(None, "the body is not valid JSON", 400) from None
-        if not isinstance(raw, dict):
-            raise RequestError(None, "the body must be a JSON object", 400)
-        fields = raw
+        fields = json_object(body)
     else:
         raise RequestError(None, f"send {_JSON} or {_FORM}, not {media_type}", 415)
-    return _string(fields, "username"), _string(fields, "password")
+    username = _string(fields, "username")
+    # A password is only hashed, never stored or shown: any character goes. A username is looked up and logged.
+    check_plain_text("username", username)
+    return username, _string(fields, "password")
 
 
 def _form(body: bytes) -> dict[str, str]:

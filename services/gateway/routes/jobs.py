@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from typing import Annotated, Any
 
 from litestar import Request, WebSocket, get, post, websocket
@@ -17,12 +16,14 @@ from litestar.params import FromPath, HeaderParameter, QueryParameter
 from litestar.response import Response, ServerSentEvent
 
 from contracts.api import JobCreated, JobList, JobState
+from contracts.job_ids import JOB_ID_PATTERN, is_job_id
 from contracts.job_view import JobView
 from contracts.sse import SseProjection
 from services.gateway.auth import current_user_or_stream_token
 from services.gateway.errors import RequestError
 from services.gateway.fresh_links import job_links, with_fresh_links
 from services.gateway.jobs import QueueFull, cancel_job, create_job
+from services.gateway.json_body import json_object
 from services.gateway.openapi import (
     BEARER_ONLY,
     BEARER_OR_STREAM_TOKEN,
@@ -39,7 +40,6 @@ from services.gateway.openapi import (
     WWW_AUTHENTICATE,
     bad_parameter,
     create_errors,
-    create_request_body,
     error_example,
     error_response,
     header,
@@ -48,6 +48,7 @@ from services.gateway.openapi import (
     sse_response,
     string_param,
 )
+from services.gateway.request_schema import CREATE_BODY, body_ref
 from services.gateway.routes.stream import SSE_HEADERS
 from services.gateway.scheduler import queue_position
 from services.gateway.streaming import sse_messages
@@ -61,7 +62,8 @@ MAX_PAGE = 100
 async def _own_job(state: State, job_id: str, user: str) -> JobView:
     """Another user's job answers exactly as a job that does not exist."""
     rt: Runtime = state.runtime
-    job = await rt.store.job(job_id)
+    # An id not of the form job ids have names no job, and is not handed to the store (PostgreSQL refuses a NUL).
+    job = await rt.store.job(job_id) if is_job_id(job_id) else None
     if job is None or job.owner != user:
         raise NotFoundException(f"no job {job_id}")
     return job
@@ -119,7 +121,7 @@ _UNAUTHORIZED_HEADERS = {"401": WWW_AUTHENTICATE, "429": RETRY_AFTER}
         **create_errors(with_job_fields=True),
     },
     operation_class=operation_class(
-        request_body=create_request_body(with_job_fields=True),
+        request_body=body_ref(CREATE_BODY),
         headers={
             "200": {"Location": header("The job's status URL.")},
             "202": {"Location": header("The job's status URL.")},
@@ -187,7 +189,11 @@ async def list_jobs(
     state: State,
     user: NamedDependency[str],
     cursor: Annotated[
-        str | None, QueryParameter(description="The `next_cursor` of the previous page; leave out for the first.")
+        str | None,
+        QueryParameter(
+            description="The `next_cursor` of the previous page (a job id); leave out for the first.",
+            schema_extra=string_param(pattern=JOB_ID_PATTERN.pattern),
+        ),
     ] = None,
     limit: Annotated[
         int, QueryParameter(description="Jobs per page.", schema_extra={"minimum": 1, "maximum": MAX_PAGE})
@@ -195,6 +201,8 @@ async def list_jobs(
 ) -> JobList:
     if not 1 <= limit <= MAX_PAGE:
         raise RequestError("limit", f"must be between 1 and {MAX_PAGE}")
+    if cursor is not None and not is_job_id(cursor):
+        raise RequestError("cursor", "is not a next_cursor from this API (a job id such as ad_1795885518756927)")
     jobs = await state.runtime.store.jobs(user, after=cursor, limit=limit + 1)
     page = jobs[:limit]
     return JobList(
@@ -327,7 +335,7 @@ async def job_events(
 @websocket(f"{BASE}/jobs/{{job_id:str}}/ws", dependencies={"user": Provide(current_user_or_stream_token)})
 async def job_socket(socket: WebSocket[Any, Any, Any], user: NamedDependency[str], job_id: FromPath[str]) -> None:
     state = socket.app.state
-    job = await state.runtime.store.job(job_id)
+    job = await state.runtime.store.job(job_id) if is_job_id(job_id) else None
     if job is None or job.owner != user:
         await socket.close(code=4404, reason="no such job")
         return
@@ -351,11 +359,12 @@ async def job_socket(socket: WebSocket[Any, Any, Any], user: NamedDependency[str
         while True:
             message = await socket.receive_text()
             try:
-                command = json.loads(message)
-            except ValueError:
-                await socket.send_json({"event": "invalid", "data": {"message": 'send JSON like {"action": "cancel"}'}})
+                command = json_object(message, "the message")
+            except RequestError as bad:
+                hint = f'{bad.message}: send JSON like {{"action": "cancel"}}'
+                await socket.send_json({"event": "invalid", "data": {"message": hint}})
                 continue
-            if isinstance(command, dict) and command.get("action") == "cancel":
+            if command.get("action") == "cancel":
                 current = await state.runtime.store.job(job_id)
                 if current is not None:
                     await cancel_job(state.runtime, current, user)

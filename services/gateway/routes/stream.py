@@ -17,11 +17,11 @@ from services.gateway.openapi import (
     RETRY_AFTER,
     WWW_AUTHENTICATE,
     create_errors,
-    create_request_body,
     header,
     operation_class,
     sse_response,
 )
+from services.gateway.request_schema import STREAM_BODY, body_ref
 from services.gateway.streaming import sse_messages
 from services.gateway.validation import parse_request
 from services.runtime.context import Runtime
@@ -46,7 +46,7 @@ SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     security=BEARER_ONLY,
     responses=create_errors(with_job_fields=False),
     operation_class=operation_class(
-        request_body=create_request_body(with_job_fields=False),
+        request_body=body_ref(STREAM_BODY),
         responses={"200": sse_response("The job's progress, live, until it ends")},
         headers={
             "200": {"X-Job-Id": header("The job's id, e.g. `ad_1795885518756927`.")},
@@ -58,7 +58,7 @@ SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 async def create_stream(request: Request[Any, Any, Any], state: State, user: NamedDependency[str]) -> ServerSentEvent:
     rt: Runtime = state.runtime
     body = await request.body()
-    valid = await asyncio.to_thread(parse_request, body, rt.settings)
+    valid = await asyncio.to_thread(parse_request, body, rt.settings, job_fields=False)
     try:
         job_id, _ = await create_job(rt, valid, user)
     except QueueFull as full:
