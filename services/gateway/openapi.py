@@ -44,6 +44,7 @@ from litestar.types import ControllerRouterHandler
 
 from contracts.formats import ASPECT_RATIOS, RESOLUTIONS
 from contracts.sse import SSE_EVENT_NAMES
+from services.runtime.failures import DISK_FULL_REQUEST
 
 TITLE = "AdAgent API"
 SPEC_PATH = "/openapi.json"
@@ -249,6 +250,10 @@ def create_errors(*, with_job_fields: bool) -> dict[int, ResponseSpec]:
     errors[413] = error_response("The avatar (or the whole body) is too large", *_TOO_LARGE)
     errors[422] = error_response("A field is missing or invalid; `field` names it", *invalid)
     errors[429] = _QUEUE_FULL
+    errors[507] = error_response(
+        "The server has no disk space left to store the job; nothing was created",
+        error_example(507, DISK_FULL_REQUEST, summary="The disk is full"),
+    )
     return errors
 
 

@@ -101,6 +101,32 @@ async def test_a_failure_the_full_disk_refuses_is_recorded_once_there_is_room_an
             assert not history.has(ClipRendered)
 
 
+async def test_creating_a_job_on_a_full_disk_answers_507_and_logs_it(
+    tmp_path: Path, avatar_data_uri: str, json_logs: JsonLogs
+) -> None:
+    home = tmp_path / "home"
+    with small_disk(home, 16) as disk:
+        async for server in start_server(home):
+            body = _body(avatar_data_uri, LINE)
+            async with client_for(server.url, server.token) as client:
+                disk.fill()
+                for path in ("/api/ad-agent/create", "/api/ad-agent/create-stream"):
+                    response = await client.post(path, json=body)
+                    assert response.status_code == 507, (path, response.status_code, response.text)
+                    assert response.json() == {
+                        "status_code": 507,
+                        "detail": "the server is out of disk space; try again later",
+                    }
+                records = [r for r in json_logs() if r.get("event") == "gateway.create_out_of_disk_space"]
+                assert len(records) == 2 and {r["level"] for r in records} == {"error"}
+                assert all("No space left on device" in r["exception"] for r in records)
+                assert (await client.get("/api/ad-agent/jobs")).json()["jobs"] == []  # nothing half made
+
+                disk.free()
+                created = await client.post("/api/ad-agent/create", json=body)
+                assert created.status_code == 202, created.text
+
+
 class RefusingStore:
     """The SQLite event store, refusing the first `times` JobFailed appends as a full disk does (ENOSPC)."""
 
