@@ -24,6 +24,9 @@ from services.runtime.storage.port import ObjectStorage
 from services.runtime.storage.signing import UrlSigner, load_or_create_key
 from services.runtime.store.port import EventStore
 from services.runtime.store.sqlite import SqliteEventStore
+from services.runtime.workers.port import WorkerRegistry
+from services.runtime.workers.presence import Presence
+from services.runtime.workers.tracked_bus import TrackedBus
 
 log = structlog.get_logger(__name__)
 
@@ -41,6 +44,8 @@ class Runtime:
     bus: Bus
     storage: ObjectStorage
     recorder: Recorder
+    registry: WorkerRegistry  # which workers are alive, holding which jobs (read by the scheduler's sweep)
+    presence: Presence  # this process's workers in it
     # queue -> (step, what the step does), registered by each service, to name them when a message is given up on
     steps: dict[str, tuple[int, str]] = field(default_factory=dict)
     # What providers opened (HTTP clients, sessions), closed after the bus stops delivering to them
@@ -123,13 +128,17 @@ class Runtime:
     async def close(self) -> None:
         try:
             await self.bus.close()
+            await self.presence.close()
             for close in reversed(self.closers):
                 try:
                     await close()
                 except Exception:
                     log.warning("runtime.closer_failed", exc_info=True)
         finally:
-            await self.store.close()
+            try:
+                await self.registry.close()
+            finally:
+                await self.store.close()
 
 
 def make_bus(settings: Settings, broker: InMemoryBroker | None = None) -> Bus:
@@ -150,6 +159,16 @@ def make_store(settings: Settings) -> EventStore:
     return SqliteEventStore(settings.sqlite_path)
 
 
+def make_registry(settings: Settings) -> WorkerRegistry:
+    if settings.store == "postgres":
+        from services.runtime.workers.postgres import PostgresWorkerRegistry
+
+        return PostgresWorkerRegistry(settings.database_url, schema=settings.database_schema)
+    from services.runtime.workers.sqlite import SqliteWorkerRegistry
+
+    return SqliteWorkerRegistry(settings.sqlite_path)
+
+
 def make_storage(settings: Settings) -> ObjectStorage:
     if settings.storage == "gcs":
         from services.runtime.storage.gcs import GcsConfig, GcsStorage
@@ -168,12 +187,17 @@ async def open_runtime(
     storage = make_storage(settings)
     store = store or make_store(settings)
     await store.open()
-    bus = make_bus(settings, broker)
+    registry = make_registry(settings)
+    steps: dict[str, tuple[int, str]] = {}
+    presence = Presence(registry, settings.worker_lease_seconds)
+    bus = TrackedBus(make_bus(settings, broker), presence, steps)
     try:
+        await registry.open()
         await bus.start()
     except BaseException:
+        await registry.close()
         await store.close()
         raise
-    rt = Runtime(settings, store, bus, storage, Recorder(store, bus))
+    rt = Runtime(settings, store, bus, storage, Recorder(store, bus), registry, presence, steps)
     bus.set_give_up(rt.give_up)
     return rt
