@@ -19,6 +19,7 @@ from services.renderer import service as renderer_service
 from services.renderer.port import ClipRenderer
 from services.runtime.context import Runtime, open_runtime
 from services.runtime.settings import Settings
+from services.runtime.store.port import EventStore
 from services.voice import service as voice_service
 from services.voice.port import VoiceEnhancer
 
@@ -66,10 +67,11 @@ async def open_stack(
     writer: PromptWriter | None = None,
     renderer: ClipRenderer | None = None,
     enhancer: VoiceEnhancer | None = None,
+    store: EventStore | None = None,
 ) -> Stack:
     """The gateway (with scheduler, journal and webhooks) plus the `workers` named, in this process.
-    Providers default to the local ones; tests pass their own to observe or break a step."""
-    rt = await open_runtime(settings)
+    Providers (and the event store) default to the local ones; tests pass their own to observe or break a step."""
+    rt = await open_runtime(settings, store=store)
     try:
         for name in workers:
             await start_worker(rt, name, writer=writer, renderer=renderer, enhancer=enhancer)

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import secrets
 
+import structlog
+
 from contracts.events import JobCancelled, JobRequested, event_id
 from contracts.job_ids import new_job_id
 from contracts.job_view import JobView
 from services.gateway.errors import RequestError
 from services.gateway.validation import ValidRequest
 from services.runtime.context import Runtime
+from services.runtime.errors import out_of_disk_space
+from services.runtime.failures import DISK_FULL_REQUEST
 from services.runtime.store.port import IdempotencyConflict
+
+log = structlog.get_logger(__name__)
 
 QUEUE_FULL_RETRY_AFTER = 30
 
@@ -32,7 +38,20 @@ def _same_request(existing: JobView, valid: ValidRequest) -> str:
 async def create_job(
     rt: Runtime, valid: ValidRequest, owner: str, *, idempotency_key: str | None = None
 ) -> tuple[str, bool]:
-    """The job id, and whether it was created now (False: the same Idempotency-Key and body came before)."""
+    """The job id, and whether it was created now (False: the same Idempotency-Key and body came before).
+    On a full disk (the avatar or the event cannot be written) a 507 that says so, logged at ERROR."""
+    try:
+        return await _create_job(rt, valid, owner, idempotency_key=idempotency_key)
+    except Exception as exc:
+        if not out_of_disk_space(exc):
+            raise
+        log.error("gateway.create_out_of_disk_space", owner=owner, exc_info=exc)
+        raise RequestError(None, DISK_FULL_REQUEST, 507) from None
+
+
+async def _create_job(
+    rt: Runtime, valid: ValidRequest, owner: str, *, idempotency_key: str | None = None
+) -> tuple[str, bool]:
     if idempotency_key:
         existing = await rt.store.job_by_idempotency_key(owner, idempotency_key)
         if existing is not None:

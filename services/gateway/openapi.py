@@ -46,6 +46,7 @@ from services.gateway.docs_page import SwaggerPage
 from services.gateway.json_body import too_deep
 from services.gateway.request_schema import request_bodies
 from services.runtime.settings import Settings
+from services.runtime.failures import DISK_FULL_REQUEST
 
 TITLE = "AdAgent API"
 SPEC_PATH = "/openapi.json"
@@ -292,6 +293,10 @@ def create_errors(*, with_job_fields: bool) -> dict[int, ResponseSpec]:
     errors[422] = error_response("A field is missing or invalid; `field` names it", *invalid)
     errors[429] = _QUEUE_FULL
     errors.update(PROVIDER_FAILED)
+    errors[507] = error_response(
+        "The server has no disk space left to store the job; nothing was created",
+        error_example(507, DISK_FULL_REQUEST, summary="The disk is full"),
+    )
     return errors
 
 

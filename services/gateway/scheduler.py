@@ -3,6 +3,8 @@ a global limit of running jobs and a per-user limit.
 
 It reacts to every lifecycle event (a job queued, a job finished) and re-reads the job view, so its state is the
 store's. One admission runs at a time: the queue is consumed by a single active consumer across all gateways.
+Beside it, the sweep (services/gateway/sweeper.py) fails running jobs that nothing works on any more, whose slots
+would otherwise stay taken for ever.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections import Counter
 import structlog
 
 from contracts.events import JobStarted, RecordedEvent, event_id
+from services.gateway.sweeper import Sweeper
 from services.runtime.context import Runtime
 
 log = structlog.get_logger(__name__)
@@ -51,6 +54,9 @@ async def start(rt: Runtime) -> None:
     await rt.bus.consume_events(
         QUEUE, LIFECYCLE_EVENTS, partial(on_lifecycle_event, rt=rt), concurrency=1, single_active=True
     )
+    sweeper = Sweeper(rt)
+    sweeper.start()
+    rt.closers.append(sweeper.close)
     await admit(rt)  # jobs queued while no scheduler was running
 
 

@@ -46,6 +46,7 @@ async def handle_clip_rendered(recorded: RecordedEvent, *, rt: Runtime) -> None:
         ref = await rt.storage.put_file(f"jobs/{job_id}/merged.mp4", out, "video/mp4")
         captions_ref = await _store_captions(rt, job_id, [clips[i] for i in sorted(clips)])
     except Exception as exc:  # even a transient one: a redelivery would wait out this claim's lease first
+        rt.clean_work_dir(SERVICE, job_id)  # first: on a full disk its files may keep the failure from being recorded
         await rt.fail_with(job_id, STEP, "Failed to merge video clips", exc, log_event="merger.failed")
         return
     finally:

@@ -42,6 +42,8 @@ async def handle_render_clip(command: RenderClip, *, rt: Runtime, renderer: Clip
     except TransientError:
         raise  # another delivery may succeed; the bus retries, then gives up (Runtime.give_up)
     except Exception as exc:
+        # Its files go first: on a full disk they may be what keeps the failure from being recorded.
+        rt.clean_work_dir(SERVICE, f"{job_id}-{index}")
         failed_to = f"Failed to generate clip {index}/{total}"
         await rt.fail_with(job_id, STEP, failed_to, exc, log_event="renderer.failed", clip=index)
         return

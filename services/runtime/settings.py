@@ -42,6 +42,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     sse_keepalive_seconds: float = 15.0
     clip_deadline_seconds: float = 900.0  # a clip render taking longer is abandoned and retried
     merge_lease_seconds: float = 120.0  # a merge claimed this long ago and not finished is taken over
+    # A worker renews its hold on the jobs it handles every third of this; a running job that no live worker holds
+    # (or waits for) and that recorded nothing for this long is failed by the scheduler's sweep (every half of it).
+    worker_lease_seconds: float = 60.0
     shutdown_grace_seconds: float = 30.0  # on SIGTERM, how long in-flight handlers may finish before cancellation
     webhook_delays: tuple[float, ...] = (5, 10, 20, 40, 80, 160, 320)  # seconds between attempts: >= 10 min in all
     # Webhooks go to public addresses only (no SSRF into the deployment); true lets them reach private, loopback
@@ -95,6 +98,7 @@ _ENV: dict[str, str] = {
     "shutdown_grace_seconds": "ADAGENT_SHUTDOWN_GRACE_SECONDS",
     "clip_deadline_seconds": "ADAGENT_CLIP_DEADLINE_SECONDS",
     "merge_lease_seconds": "ADAGENT_MERGE_LEASE_SECONDS",
+    "worker_lease_seconds": "ADAGENT_WORKER_LEASE_SECONDS",
     "webhook_allow_private": "ADAGENT_WEBHOOK_ALLOW_PRIVATE",
     "cors_origins": "ADAGENT_CORS_ORIGINS",
     "login_limit_per_account_address": "ADAGENT_LOGIN_LIMIT_PER_ACCOUNT_ADDRESS",
@@ -156,6 +160,8 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
             raise SettingsError(f"{_ENV[field]} must be at least 1")
     if settings.merge_lease_seconds <= 0:
         raise SettingsError("ADAGENT_MERGE_LEASE_SECONDS must be more than 0")
+    if settings.worker_lease_seconds <= 0:
+        raise SettingsError("ADAGENT_WORKER_LEASE_SECONDS must be more than 0")
     if settings.clip_deadline_seconds <= 0:
         raise SettingsError("ADAGENT_CLIP_DEADLINE_SECONDS must be more than 0")
     if settings.shutdown_grace_seconds < 0:

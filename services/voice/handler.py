@@ -47,6 +47,8 @@ async def handle_clips_merged(recorded: RecordedEvent, *, rt: Runtime, enhancer:
         except TransientError:
             raise  # retried by redelivery
         except Exception as exc:
+            # First: on a full disk its files may be what keeps the failure from being recorded.
+            rt.clean_work_dir(SERVICE, job_id)
             failed_to = "Failed to enhance the voice"
             await rt.fail_with(job_id, 4, failed_to, exc, log_event="voice.failed")
             return
@@ -67,6 +69,7 @@ async def handle_clips_merged(recorded: RecordedEvent, *, rt: Runtime, enhancer:
         except TransientError:
             raise  # retried by redelivery
         except Exception as exc:
+            rt.clean_work_dir(SERVICE, job_id)  # as above
             failed_to = "Failed to store the final video"
             await rt.fail_with(job_id, 5, failed_to, exc, log_event="finalize.failed")
             return

@@ -208,7 +208,12 @@ class FailingEnhancer:
     ("error", "reason"),
     [
         (ProviderError("ElevenLabs refused voice George: voice_not_found"), "ElevenLabs refused voice George: "),
-        (OSError(28, "No space left on device", "/srv/adagent/work/voice/ad_failures/voiced.mp4"), "internal error"),
+        (OSError(13, "Permission denied", "/srv/adagent/work/voice/ad_failures/voiced.mp4"), "internal error"),
+        # A full disk is no secret and not the client's doing: it is told so, still without the path.
+        (
+            OSError(28, "No space left on device", "/srv/adagent/work/voice/ad_failures/voiced.mp4"),
+            "the server ran out of disk space; try again later",
+        ),
     ],
 )
 async def test_a_voice_failure_keeps_a_refusal_and_hides_an_os_error(
@@ -220,7 +225,7 @@ async def test_a_voice_failure_keeps_a_refusal_and_hides_an_os_error(
     failed = await _failure(rt)
     assert failed.step == 4
     assert failed.message.startswith(f"Failed to enhance the voice: {reason}"), failed.message
-    assert "/srv" not in failed.message and "No space" not in failed.message
+    assert "/srv" not in failed.message and "Permission" not in failed.message and "No space" not in failed.message
 
 
 def _render_command() -> RenderClip:

@@ -24,6 +24,12 @@ Unsubscribe = Callable[[], Awaitable[None]]
 GiveUp = Callable[[str, Any, BaseException, int], Awaitable[None]]
 
 
+def job_of(message: object) -> str | None:
+    """The job a work queue's message is about: a command's `job_id`, or its event's."""
+    job_id = getattr(getattr(message, "event", message), "job_id", None)
+    return job_id if isinstance(job_id, str) else None
+
+
 class Bus(Protocol):
     async def start(self) -> None: ...
 

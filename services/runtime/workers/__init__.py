@@ -1,0 +1,1 @@
+"""Which workers are alive and which jobs they hold: the facts the scheduler's sweep reads to find abandoned jobs."""
