@@ -45,8 +45,8 @@ from contracts.sse import SSE_EVENT_NAMES
 from services.gateway.docs_page import SwaggerPage
 from services.gateway.json_body import too_deep
 from services.gateway.request_schema import request_bodies
-from services.runtime.settings import Settings
 from services.runtime.failures import DISK_FULL_REQUEST
+from services.runtime.settings import Settings
 
 TITLE = "AdAgent API"
 SPEC_PATH = "/openapi.json"
