@@ -3,6 +3,7 @@ distributed mode inside one process, connected through the broker)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 
@@ -18,12 +19,14 @@ from services.prompter.port import PromptWriter
 from services.renderer import service as renderer_service
 from services.renderer.port import ClipRenderer
 from services.runtime.context import Runtime, open_runtime
+from services.runtime.ffmpeg_build import check_ffmpeg
 from services.runtime.settings import Settings
 from services.runtime.store.port import EventStore
 from services.voice import service as voice_service
 from services.voice.port import VoiceEnhancer
 
 WORKERS = ("prompter", "renderer", "merger", "voice")
+FFMPEG_USERS = frozenset({"renderer", "merger", "voice"})
 
 
 async def start_worker(
@@ -43,6 +46,10 @@ async def start_worker(
     }
     if name not in starters:
         raise ValueError(f"unknown service {name!r}; one of {', '.join(WORKERS)}")
+    if name in FFMPEG_USERS:
+        # Before consuming anything: an ffmpeg that cannot do the job stops the service with a message saying why,
+        # rather than failing every job at its first clip or at the merge. Probed once per process.
+        await asyncio.to_thread(check_ffmpeg)
     await starters[name]()
 
 

@@ -5,8 +5,11 @@ frame, so copying the packets back to back shifts the sound a few milliseconds l
 dozen clips the lips visibly trail the voice. Decoding each clip, cutting or padding it to exactly its video's
 length, and encoding the whole track once puts every line where its picture is.
 
-The merged cut is an intermediate: its audio is FLAC (lossless, and about four times faster to write than AAC), so
-the voice step, which re-encodes the audio anyway, is the only lossy encode after the clips.
+The merged cut is an intermediate: its audio is lossless, so the voice step, which re-encodes the audio anyway, is the
+only lossy encode after the clips. It is 24-bit PCM in a QuickTime (.mov) file: no encoding time at all, and written
+alike by every ffmpeg from 4.4 on. FLAC in MP4, used before, is refused without `-strict experimental` by older
+builds (Debian 12's 5.1 among them), and the MP4 muxer of those takes neither PCM nor (4.2) ALAC; MOV has carried PCM
+for ever, keeps per-stream durations as MP4 does, and is read by the same demuxer.
 """
 
 from __future__ import annotations
@@ -21,6 +24,10 @@ from services.runtime.ffmpeg import run_ffmpeg
 from services.runtime.media_probe import MediaInfo, probe
 
 AUDIO_RATE: Final = 48000
+SUFFIX: Final = ".mov"
+CONTENT_TYPE: Final = "video/quicktime"
+# 24 bits: the clips' AAC decodes to float, and 16 would add quantisation noise the voice step's gain could lift.
+_AUDIO_CODEC: Final = ("-c:a", "pcm_s24le")
 
 
 def _video_seconds(clip: Path, info: MediaInfo) -> float:
@@ -58,7 +65,7 @@ def _audio_graph(infos: list[MediaInfo], seconds: list[float], layout: str) -> s
 
 
 async def concat_clips(clips: list[Path], out: Path) -> float:
-    """Write the clips, in order, as one MP4 at `out`; return its duration in seconds."""
+    """Write the clips, in order, as one QuickTime file (see SUFFIX) at `out`; return its duration in seconds."""
     if not clips:
         raise ValueError("nothing to concatenate")
     infos = await asyncio.to_thread(lambda: [probe(clip) for clip in clips])
@@ -66,7 +73,7 @@ async def concat_clips(clips: list[Path], out: Path) -> float:
     # Mono voice stays mono; one stereo clip makes the whole track stereo rather than fold it down.
     layout = "stereo" if any((info.audio_channels or 0) >= 2 for info in infos) else "mono"
     out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(f".{out.stem}.partial.mp4")
+    partial = out.with_name(f".{out.stem}.partial{SUFFIX}")
     with tempfile.TemporaryDirectory(prefix="adagent-merge-") as tmp:
         listing = Path(tmp) / "clips.ffconcat"
         listing.write_text(_concat_list(clips, seconds), encoding="utf-8")
@@ -91,9 +98,9 @@ async def concat_clips(clips: list[Path], out: Path) -> float:
                 "-f", "concat", "-safe", "0", "-i", str(listing),
                 *audio_in,
                 "-map", "0:v:0", "-c:v", "copy",
-                *audio_map, "-c:a", "flac", "-compression_level", "0", "-ar", str(AUDIO_RATE),
+                *audio_map, *_AUDIO_CODEC, "-ar", str(AUDIO_RATE),
                 "-movflags", "+faststart",
-                str(partial),
+                "-f", "mov", str(partial),
             )  # fmt: skip
         except BaseException:
             partial.unlink(missing_ok=True)

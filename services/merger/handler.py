@@ -14,7 +14,7 @@ import structlog
 
 from contracts.events import ClipRendered, ClipsMerged, MergeStarted, RecordedEvent, event_id
 from services.merger.captions import build_vtt
-from services.merger.concat import concat_clips
+from services.merger.concat import CONTENT_TYPE, SUFFIX, concat_clips
 from services.runtime.context import Runtime
 
 log = structlog.get_logger(__name__)
@@ -41,9 +41,9 @@ async def handle_clip_rendered(recorded: RecordedEvent, *, rt: Runtime) -> None:
     work = rt.work_dir(SERVICE, job_id)
     try:
         paths = [await rt.storage.fetch(clips[i].clip_ref, work) for i in sorted(clips)]
-        out = work / "merged.mp4"
+        out = work / f"merged{SUFFIX}"
         duration = await concat_clips(paths, out)
-        ref = await rt.storage.put_file(f"jobs/{job_id}/merged.mp4", out, "video/mp4")
+        ref = await rt.storage.put_file(f"jobs/{job_id}/merged{SUFFIX}", out, CONTENT_TYPE)
         captions_ref = await _store_captions(rt, job_id, [clips[i] for i in sorted(clips)])
     except Exception as exc:  # even a transient one: a redelivery would wait out this claim's lease first
         rt.clean_work_dir(SERVICE, job_id)  # first: on a full disk its files may keep the failure from being recorded

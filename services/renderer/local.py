@@ -308,8 +308,8 @@ class LocalClipRenderer:
             "[v]",
             "-map",
             "[a]",
-            "-frames:v",
-            str(frames),
+            # No -frames:v: the pipe carries exactly `frames` frames and the audio is trimmed to their length, and
+            # ffmpeg 5.1 (and older) closes the file when the video reaches that count, losing the last AAC frame.
             "-c:v",
             "libx264",
             "-preset",

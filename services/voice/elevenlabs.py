@@ -142,16 +142,17 @@ class ElevenLabsVoiceEnhancer:
             return await self._mastering.enhance(merged, out, voice_id)
         out.parent.mkdir(parents=True, exist_ok=True)
         voiced_wav = out.with_name(f".{out.stem}.elevenlabs.wav")
-        voiced_cut = out.with_name(f".{out.stem}.elevenlabs.mp4")
+        voiced_cut = out.with_name(f".{out.stem}.elevenlabs.mov")
         try:
             pcm = await self._convert_track(merged, info.audio_sample_rate, voice)
             await asyncio.to_thread(voiced_wav.write_bytes, wav_bytes(pcm, self._config.output_rate))
             await run_ffmpeg(
                 "-i", str(merged), "-i", str(voiced_wav),
                 "-map", "0:v?", "-c:v", "copy",
-                # FLAC: lossless, so the only lossy encode is the mastering's AAC.
-                "-map", "1:a:0", "-c:a", "flac", "-strict", "experimental",
-                str(voiced_cut),
+                # The voice's own 16-bit PCM, in MOV as the merged cut's (see services/merger/concat.py): lossless,
+                # so the only lossy encode is the mastering's AAC, and written alike by every ffmpeg from 4.4 on.
+                "-map", "1:a:0", "-c:a", "pcm_s16le",
+                "-f", "mov", str(voiced_cut),
             )  # fmt: skip
             converted = await measure_loudness(voiced_cut)
             if converted.integrated_lufs <= SILENCE_LUFS:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Final
 
 from services.runtime.ffmpeg import run_ffmpeg
+from services.runtime.ffmpeg_build import limiter_latency
 
 TARGET_LUFS: Final = -14.0
 MAX_TRUE_PEAK_DBTP: Final = -1.0
@@ -64,8 +65,10 @@ def parse_ebur128(stderr: str) -> Loudness:
 
 async def measure_loudness(path: Path, chain: str = "anull") -> Loudness:
     """Integrated loudness and true peak of the first audio stream of `path`, after the filter `chain`."""
+    # framelog=verbose: the ten lines a second go out at a level ffmpeg does not print, the summary still at info.
+    # ("quiet" says so more plainly, but ffmpeg before 6.1 does not know that name.)
     stderr = await run_ffmpeg(
-        "-i", str(path), "-map", "0:a:0", "-af", f"{chain},ebur128=peak=true:framelog=quiet", "-f", "null", "-",
+        "-i", str(path), "-map", "0:a:0", "-af", f"{chain},ebur128=peak=true:framelog=verbose", "-f", "null", "-",
     )  # fmt: skip
     return parse_ebur128(stderr)
 
@@ -85,9 +88,14 @@ class Dynamics:
                 f"aresample={OVERSAMPLED_RATE}",
                 # Fast attack and release: voiced speech peaks every pitch period (about 8 ms for this voice), and
                 # a slower release holds the gain down through whole vowels, which costs nearly a dB of loudness
-                # per dB of peak reduction. latency=1 compensates the look-ahead, keeping the voice in sync.
-                f"alimiter=limit={self.ceiling_db:.3f}dB:attack=1:release=10:level=disabled:latency=1",
-                f"volume={self.trim_db:.3f}dB",
+                # per dB of peak reduction. latency=1 compensates the look-ahead, keeping the voice in sync; an
+                # ffmpeg before 5.1 has no such option, and there the voice comes 1 ms (the attack) late, far
+                # below what an eye can tell.
+                f"alimiter=limit={self.ceiling_db:.3f}dB:attack=1:release=10:level=disabled"
+                + (":latency=1" if limiter_latency() else ""),
+                # In double, as the limiter writes: with a conversion between the two, ffmpeg 5.1 fails to pick a
+                # channel layout for the encoder ("Cannot select channel layout").
+                f"volume={self.trim_db:.3f}dB:precision=double",
             ]
         )
 
@@ -134,8 +142,9 @@ class LocalVoiceEnhancer:
         try:
             source = await measure_loudness(merged)
             if source.integrated_lufs <= SILENCE_LUFS:
-                # No speech to measure: gain would only amplify noise, so the sound passes through as it is.
-                await _write(merged, partial, ["-c:a", "copy"])
+                # No speech to measure: gain would only amplify noise, so the sound passes through at its level,
+                # encoded as the ad's sound always is (the merged cut's PCM has no place in an MP4).
+                await _write(merged, partial, ["-c:a", "aac", "-b:a", AUDIO_BITRATE, "-ar", str(OUTPUT_RATE)])
                 os.replace(partial, out)
                 return None
             result = await self._normalise(merged, partial, source)

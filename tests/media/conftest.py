@@ -10,7 +10,7 @@ from PIL import Image, ImageDraw
 
 from contracts.commands import RenderClip
 from contracts.events import ClipPlan
-from services.merger.concat import concat_clips
+from services.merger.concat import SUFFIX, concat_clips
 from services.renderer.local import LocalClipRenderer
 
 LINES = (
@@ -91,6 +91,6 @@ def render_one(avatar: Path, tmp_path_factory: pytest.TempPathFactory) -> Callab
 @pytest.fixture(scope="session")
 def merged(ad_clips: list[Rendered], tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, float]:
     """The ad's clips joined: what the merger hands the voice step."""
-    out = tmp_path_factory.mktemp("merged") / "merged.mp4"
+    out = tmp_path_factory.mktemp("merged") / f"merged{SUFFIX}"
     duration = asyncio.run(concat_clips([clip.path for clip in ad_clips], out))
     return out, duration

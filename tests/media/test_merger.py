@@ -21,7 +21,7 @@ def test_duration_is_the_sum_of_the_clips(merged: tuple[Path, float], ad_clips: 
     assert info.duration_s == pytest.approx(total, abs=1 / 25)
     assert (info.video_codec, info.audio_codec, info.audio_sample_rate) == (
         "h264",
-        "flac",
+        "pcm_s24le",
         RATE,
     )  # lossless intermediate: the voice step encodes AAC once
     boxes = top_level_boxes(path)

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from services.merger.concat import SUFFIX
 from services.runtime.ffmpeg import run_ffmpeg
 from services.runtime.media_probe import decode_audio, probe
 from services.voice.local import LocalVoiceEnhancer
@@ -41,12 +42,15 @@ def test_moov_comes_before_mdat(voiced: tuple[Path, float | None]) -> None:
 
 
 async def test_silence_passes_through_unmeasured(tmp_path: Path) -> None:
-    silent = tmp_path / "silent.mp4"
+    """A silent cut as the merger writes it (PCM in MOV) comes out an MP4 with AAC sound, as every ad does."""
+    silent = tmp_path / f"silent{SUFFIX}"
     await run_ffmpeg(
         "-f", "lavfi", "-i", "color=c=gray:s=320x240:r=25:d=1",
         "-f", "lavfi", "-i", "anullsrc=r=48000:cl=mono",
-        "-t", "1", "-c:v", "libx264", "-c:a", "aac", str(silent),
+        "-t", "1", "-c:v", "libx264", "-c:a", "pcm_s24le", "-f", "mov", str(silent),
     )  # fmt: skip
     out = tmp_path / "out.mp4"
     assert await LocalVoiceEnhancer().enhance(silent, out, None) is None
-    assert probe(out).audio_codec == "aac"
+    info = probe(out)
+    assert (info.video_codec, info.audio_codec) == ("h264", "aac")
+    assert info.audio_duration_s == pytest.approx(1.0, abs=0.03)
