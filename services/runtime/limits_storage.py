@@ -23,7 +23,7 @@ from limits.aio.storage import MemoryStorage, MovingWindowSupport, SlidingWindow
 from limits.storage.base import TimestampedSlidingWindow
 
 from services.runtime.settings import Settings
-from services.runtime.store.postgres import quote_ident
+from services.runtime.store.pg_pool import open_provisioned_pool, quote_ident
 
 _NOW = "extract(epoch FROM clock_timestamp())::double precision"
 _LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('adagent.limits:' || $1, 0))"
@@ -42,8 +42,8 @@ class PostgresLimitsStorage(Storage, MovingWindowSupport, SlidingWindowCounterSu
         s = quote_ident(schema)
         self._counters = f"{s}.limits_counters"
         self._entries = f"{s}.limits_entries"
+        self._schema = schema
         self._ddl = [
-            f"CREATE SCHEMA IF NOT EXISTS {s}",
             f"CREATE TABLE IF NOT EXISTS {self._counters} ("
             " key text PRIMARY KEY, count bigint NOT NULL, expires_at double precision NOT NULL)",
             # The moving window: one row per hit (`amount` of them at once), newest read first.
@@ -61,17 +61,10 @@ class PostgresLimitsStorage(Storage, MovingWindowSupport, SlidingWindowCounterSu
     async def _db(self) -> asyncpg.Pool:
         async with self._opening:
             if self._pool is None:
-                pool: asyncpg.Pool = await asyncpg.create_pool(self._dsn, min_size=1, max_size=4)
-                try:
-                    async with pool.acquire() as conn, conn.transaction():
-                        # Processes starting together would race on the catalog even with IF NOT EXISTS.
-                        await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('adagent.limits', 0))")
-                        for statement in self._ddl:
-                            await conn.execute(statement)
-                except BaseException:
-                    await pool.close()
-                    raise
-                self._pool = pool
+                self._pool = await open_provisioned_pool(
+                    self._dsn, schema=self._schema, ddl=self._ddl, provisioned="limits_entries_by_expiry",
+                    lock_key=f"adagent.limits:{self._schema}", max_size=4,
+                )
             return self._pool
 
     async def _sweep(self, conn: asyncpg.Connection) -> None:

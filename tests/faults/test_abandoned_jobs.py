@@ -18,7 +18,7 @@ from contracts.events import ClipRenderingStarted, Event, JobFailed
 from services.renderer.local import LocalClipRenderer
 from services.renderer.port import RenderedClip
 from services.runtime.context import Runtime
-from services.runtime.store.postgres import quote_ident
+from services.runtime.store.pg_pool import quote_ident
 from tests.brokers import DATABASE_URL
 from tests.conftest import start_server
 from tests.e2e.distributed_job import DistributedJob, distributed_job

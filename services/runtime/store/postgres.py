@@ -12,16 +12,13 @@ import msgspec
 from contracts.codec import decode_event, encode
 from contracts.events import AnyEvent, JobRequested, RecordedEvent, event_type
 from contracts.job_view import PRIORITY_RANK, JobView, apply
+from services.runtime.store.pg_pool import open_provisioned_pool, quote_ident
 from services.runtime.store.port import DuplicateEvent, IdempotencyConflict
 from services.runtime.store.view_fold import ViewFold
 
 _view_decoder = msgspec.json.Decoder(JobView)
 _PROVISIONED = "events_by_time"  # the DDL's last index: present only once the whole DDL has run
 
-
-def quote_ident(name: str) -> str:
-    # Schema names come from configuration and tests generate them; quoting keeps any name valid and inert.
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _ddl(schema: str) -> list[str]:
@@ -130,29 +127,14 @@ class PostgresEventStore:
     async def open(self) -> None:
         if self._pool is not None:
             return
-        pool: asyncpg.Pool = await asyncpg.create_pool(self._dsn, min_size=1, max_size=self._pool_size)
-        try:
-            async with pool.acquire() as conn, conn.transaction():
-                # Concurrent DDL on the same names can fail on the catalog's unique indexes even with IF NOT EXISTS,
-                # so processes opening at once take turns; the lock ends with the transaction, as does the DDL.
-                await conn.execute(self._sql_lock, self._lock_key("ddl"))
-                # The DDL's last index is created in this one transaction, so its presence means setup is complete;
-                # skipping the DDL then lets a role without CREATE rights open an already provisioned store.
-                provisioned = await conn.fetchval(
-                    "SELECT to_regclass($1) IS NOT NULL", f"{quote_ident(self._schema)}.{_PROVISIONED}"
-                )
-                if not provisioned:
-                    has_schema = await conn.fetchval(
-                        "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", self._schema
-                    )
-                    if not has_schema:
-                        await conn.execute(f"CREATE SCHEMA {quote_ident(self._schema)}")
-                    for statement in _ddl(self._schema):
-                        await conn.execute(statement)
-        except BaseException:
-            await pool.close()
-            raise
-        self._pool = pool
+        self._pool = await open_provisioned_pool(
+            self._dsn,
+            schema=self._schema,
+            ddl=_ddl(self._schema),
+            provisioned=_PROVISIONED,
+            lock_key=self._lock_key("ddl"),
+            max_size=self._pool_size,
+        )
 
     async def close(self) -> None:
         if self._pool is not None:

@@ -13,6 +13,7 @@ from contracts.codec import decode_event, encode
 from contracts.events import AnyEvent, RecordedEvent, event_type
 from contracts.job_view import PRIORITY_RANK, JobView, apply
 from services.runtime.store.port import DuplicateEvent, IdempotencyConflict
+from services.runtime.store.sqlite_file import connect_sqlite
 from services.runtime.store.view_fold import ViewFold
 
 _SCHEMA = """
@@ -58,12 +59,7 @@ class SqliteEventStore:
         self._lock = asyncio.Lock()
 
     async def open(self) -> None:
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False, timeout=30)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.executescript(_SCHEMA)
-        self._conn = conn
+        self._conn = connect_sqlite(self._path, _SCHEMA, synchronous_normal=True)
 
     async def close(self) -> None:
         if self._conn is not None:

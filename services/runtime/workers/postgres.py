@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import asyncpg
 import msgspec
 
-from services.runtime.store.postgres import quote_ident
+from services.runtime.store.pg_pool import open_provisioned_pool, quote_ident
 from services.runtime.workers.port import WorkerPresence
 
 _NOW = "extract(epoch FROM clock_timestamp())::double precision"
@@ -24,8 +24,8 @@ class PostgresWorkerRegistry:
         self._pool: asyncpg.Pool | None = None
         s = quote_ident(schema)
         workers, leases = f"{s}.workers", f"{s}.leases"
+        self._schema = schema
         self._ddl = [
-            f"CREATE SCHEMA IF NOT EXISTS {s}",
             f"""
             CREATE TABLE IF NOT EXISTS {workers} (
                 worker_id  text             PRIMARY KEY,
@@ -39,7 +39,6 @@ class PostgresWorkerRegistry:
             f"CREATE TABLE IF NOT EXISTS {leases} (name text PRIMARY KEY, holder text NOT NULL,"
             " expires_at double precision NOT NULL)",
         ]
-        self._tables = (workers, leases)
         self._lock_key = f"adagent.workers:{schema}"
         self._sql_now = f"SELECT {_NOW}"
         self._sql_renew = (
@@ -63,25 +62,11 @@ class PostgresWorkerRegistry:
 
     async def open(self) -> None:
         async with self._opening:
-            if self._pool is not None:
-                return
-            pool: asyncpg.Pool = await asyncpg.create_pool(self._dsn, min_size=1, max_size=2)
-            try:
-                async with pool.acquire() as conn:
-                    # Tables already there are not created again: a role without CREATE rights can open them.
-                    present = await conn.fetchval(
-                        "SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL", *self._tables
-                    )
-                    if not present:
-                        async with conn.transaction():
-                            # Processes starting together would race on the catalog even with IF NOT EXISTS.
-                            await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", self._lock_key)
-                            for statement in self._ddl:
-                                await conn.execute(statement)
-            except BaseException:
-                await pool.close()
-                raise
-            self._pool = pool
+            if self._pool is None:
+                self._pool = await open_provisioned_pool(
+                    self._dsn, schema=self._schema, ddl=self._ddl, provisioned="leases", lock_key=self._lock_key,
+                    max_size=2,
+                )
 
     async def close(self) -> None:
         if self._pool is not None:

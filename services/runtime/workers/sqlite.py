@@ -10,6 +10,7 @@ from pathlib import Path
 
 import msgspec
 
+from services.runtime.store.sqlite_file import connect_sqlite
 from services.runtime.workers.port import WorkerPresence
 
 _SCHEMA = """
@@ -38,11 +39,7 @@ class SqliteWorkerRegistry:
         self._lock = asyncio.Lock()
 
     async def open(self) -> None:
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False, timeout=30)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.executescript(_SCHEMA)
-        self._conn = conn
+        self._conn = connect_sqlite(self._path, _SCHEMA)
 
     async def close(self) -> None:
         if self._conn is not None:
