@@ -103,15 +103,19 @@ async def record_consumers(namespace: str) -> dict[str, dict[str, Any]]:
     """Run every service's start-up against a recording bus; queue name -> exchange, routing keys, single active."""
     bus = RecordingBus(namespace)
     store = SimpleNamespace(running_jobs=_no_jobs, queued_jobs=_no_jobs)
-    rt: Any = SimpleNamespace(bus=bus, settings=load_settings({}), store=store, steps={})
-    await scheduler.start(rt)
-    dispatcher = WebhookDispatcher(rt, _no_secret)
+    rt: Any = SimpleNamespace(bus=bus, settings=load_settings({}), store=store, steps={}, closers=[])
     try:
-        await dispatcher.start()
+        await scheduler.start(rt)
+        dispatcher = WebhookDispatcher(rt, _no_secret)
+        try:
+            await dispatcher.start()
+        finally:
+            await dispatcher.close()
+        for name in WORKERS:
+            await start_worker(rt, name)
     finally:
-        await dispatcher.close()
-    for name in WORKERS:
-        await start_worker(rt, name)
+        for close in reversed(rt.closers):  # the scheduler's sweeper, a worker's provider: nothing keeps running
+            await close()
     return bus.consumers
 
 
