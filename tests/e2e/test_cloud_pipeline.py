@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -28,17 +27,6 @@ SCRIPT = (
     "Meet Glow, the serum that works while you sleep. Wake up radiant and ready. Order today and save twenty percent."
 )
 VOICE = "EXAVITQu4vr4xnSDxMaL"  # Sarah, a premade ElevenLabs voice
-
-
-@pytest.fixture
-def cloud(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cloud]:
-    c = Cloud(tmp_path, poll_seconds=0.05)
-    for name, value in c.env().items():
-        monkeypatch.setenv(name, value)
-    try:
-        yield c
-    finally:
-        c.stop()
 
 
 async def test_every_cloud_provider_through_the_gateway(cloud: Cloud, avatar_data_uri: str, tmp_path: Path) -> None:

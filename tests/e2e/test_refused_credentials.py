@@ -82,17 +82,6 @@ def assert_no_secret(
         assert secret not in text
 
 
-@pytest.fixture
-def cloud(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cloud]:
-    c = Cloud(tmp_path, poll_seconds=0.05)
-    for name, value in c.env().items():
-        monkeypatch.setenv(name, value)
-    try:
-        yield c
-    finally:
-        c.stop()
-
-
 async def _failed_stream(server: Server, avatar: str) -> tuple[dict[str, Any], str]:
     """The `error` event of a job made by create-stream, and the job's error as its status tells it."""
     result = await post_stream(server.url, {"script": LINE, "character_image": avatar}, server.token)
