@@ -73,8 +73,11 @@ def _crop(rgb: Rgb, roi: Roi, size: int, mirror: bool = False) -> tuple[Floats, 
     if mirror:
         flip = np.array([[-1.0, 0.0, size], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
         to_image = to_image @ flip
+    # The map is in continuous coordinates (pixel centres at .5, as the models'); OpenCV's warp indexes pixels.
+    by_index = to_image.copy()
+    by_index[:, 2] += to_image[:, :2] @ np.array([0.5, 0.5]) - 0.5
     crop = cv2.warpAffine(
-        rgb, to_image, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE
+        rgb, by_index, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE
     )
     return np.asarray(crop, dtype=np.float32) / 255.0, to_image
 

@@ -4,8 +4,9 @@ API (kept stable; the renderer's animation and `bench/liveness.py` build on it):
 
     detect_face(rgb: np.ndarray[H, W, 3] uint8) -> FaceLandmarks | None
         The LARGEST face on the image (by detector box area), or None when there is none.
-        .points   float32 N x 2, image pixels (x right, y down), N = 478: MediaPipe's 468-point mesh plus
-                  the irises at 468-477 (refined-mesh numbering)
+        .points   float32 N x 2, image pixels (x right, y down, pixel centres at .5: MediaPipe's normalised
+                  coordinates times the image's size), N = 478: MediaPipe's 468-point mesh plus the irises
+                  at 468-477 (refined-mesh numbering)
         .depth    float32 N, relative depth in pixels (smaller is nearer the camera)
         .box      FaceBox(x0, y0, x1, y1): the detector's face box in pixels (.w .h .cx .cy)
         .keypoints float32 6 x 2: the detector's eyes, nose tip, mouth centre, ears (the subject's right first)

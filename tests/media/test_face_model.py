@@ -17,7 +17,7 @@ import numpy.typing as npt
 import pytest
 
 from services.renderer import face_model as fm
-from services.renderer.face import find_mouth, load_rgb
+from services.renderer.face import find_landmarks, find_mouth, find_person_mask, load_rgb
 from services.renderer.face_detector import detect_faces
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "avatar.jpg"
@@ -206,3 +206,30 @@ def test_calls_are_fast_and_safe_from_several_threads(avatar: Rgb) -> None:
     for found in results:
         assert found is not None and np.array_equal(found.points, expected.points)
     assert elapsed / 12 < 0.5  # about 10-30 ms each on one core; generous for a loaded CI machine
+
+
+def test_the_renderer_takes_the_mouth_from_the_mesh_once_per_avatar(avatar: Rgb, tmp_path: Path) -> None:
+    found = find_mouth(EXAMPLE)
+    face = find_landmarks(EXAMPLE)
+    assert found is not None and face is not None
+    assert found.source == "mesh"
+    assert find_landmarks(EXAMPLE) is face and find_mouth(EXAMPLE) is found  # cached per file content
+    mask = find_person_mask(EXAMPLE)
+    assert find_person_mask(EXAMPLE) is mask and mask.shape == avatar.shape[:2]
+    # The mouth box is the lips' bounds; the lips part between the upper and lower inner lip's centres.
+    lips = face.group(fm.LIPS_OUTER)
+    box = found.box
+    assert box.x <= lips[:, 0].min() and lips[:, 0].max() <= box.x + box.w
+    assert box.y <= lips[:, 1].min() and lips[:, 1].max() <= box.y + box.h
+    upper, lower = face.group(fm.UPPER_LIP_INNER)[0], face.group(fm.LOWER_LIP_INNER)[0]
+    assert upper[1] - 1.0 <= found.lip_y <= lower[1]
+    assert found.lip_lift > 0  # her smile curves up at the corners
+
+    # With two faces on the avatar, the larger one speaks.
+    picture, (x0, y0, x1, y1) = _two_faces(avatar)
+    two = tmp_path / "two.png"
+    cv2.imwrite(str(two), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
+    speaking = find_mouth(two)
+    assert speaking is not None and speaking.source == "mesh"
+    assert x0 < speaking.box.x and speaking.box.x + speaking.box.w < x1
+    assert y0 < speaking.box.y and speaking.box.y + speaking.box.h < y1
