@@ -129,6 +129,20 @@ def test_the_mesh_lands_on_a_tall_portrait_and_follows_the_scale(avatar: Rgb) ->
     assert float(np.median(error)) < 0.03 * face.box.w
 
 
+def test_a_small_face_on_a_tall_picture_is_found_and_placed_as_on_the_photo(avatar: Rgb) -> None:
+    # The photo at 512 px on a 1080x1920 canvas: the face is 1/20 of the long side, too small for the detector's
+    # 128 px view of the whole picture.
+    canvas = np.full((1920, 1080, 3), 120, dtype=np.uint8)
+    canvas[300:812, 284:796] = avatar
+    square = fm.detect_face(avatar)
+    face = fm.detect_face(canvas)
+    assert square is not None and face is not None
+    _check_on_face(face, canvas.shape)
+    expected = square.points + np.array([284.0, 300.0], np.float32)
+    assert float(np.median(np.linalg.norm(face.points - expected, axis=1))) < 0.03 * square.box.w
+    assert abs(face.box.w - square.box.w) < 0.1 * square.box.w
+
+
 def test_the_mesh_follows_a_mirrored_turned_close_up(avatar: Rgb) -> None:
     level = fm.detect_face(_close_up(avatar, 0.0))
     turned_image = _close_up(avatar, 15.0)
