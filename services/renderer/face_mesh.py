@@ -8,7 +8,8 @@ when its sigmoid is at least 0.5), and the points are mapped back through the cr
 The irises follow `iris_landmark_left_and_right_cpu.pbtxt` / `iris_landmark_cpu.pbtxt`: each eye's crop is the
 square around its two corner landmarks (33-133 and 362-263) scaled by 2.3, rotated level, 64x64 in [0, 1], the
 subject's left eye mirrored because the model knows one eye only; its five iris points (centre first) are appended
-as 468-472 (the subject's right eye) and 473-477 (the left), MediaPipe's refined-mesh numbering.
+as 468-472 (the subject's right eye) and 473-477 (the left), MediaPipe's refined-mesh numbering, and its 71 eye
+contour points (lids, halos, brow) replace the mesh's, as MediaPipe's iris graph does.
 (`face_landmark_with_attention.tflite` gives the same 478 but needs MediaPipe's custom ops, which LiteRT lacks.)
 """
 
@@ -32,6 +33,22 @@ _IRIS_SIZE: Final = 64
 _FACE_SCALE: Final = 1.5
 _EYE_SCALE: Final = 2.3
 _EYE_CORNERS: Final = ((33, 133, False), (362, 263, True))  # (from, to, mirrored) for the right, then left eye
+# Where the iris model's 71 eye-contour points go in the mesh, per eye in the order above (MediaPipe's
+# update_face_landmarks_calculator): the lids, three halos around them and the brow.
+_EYE_CONTOUR_INDICES: Final = (
+    (
+        33, 7, 163, 144, 145, 153, 154, 155, 133, 246, 161, 160, 159, 158, 157, 173, 130, 25, 110, 24, 23, 22, 26,
+        112, 243, 247, 30, 29, 27, 28, 56, 190, 226, 31, 228, 229, 230, 231, 232, 233, 244, 113, 225, 224, 223, 222,
+        221, 189, 35, 124, 46, 53, 52, 65, 143, 111, 117, 118, 119, 120, 121, 128, 245, 156, 70, 63, 105, 66, 107,
+        55, 193,
+    ),
+    (
+        263, 249, 390, 373, 374, 380, 381, 382, 362, 466, 388, 387, 386, 385, 384, 398, 359, 255, 339, 254, 253, 252,
+        256, 341, 463, 467, 260, 259, 257, 258, 286, 414, 446, 261, 448, 449, 450, 451, 452, 453, 464, 342, 445, 444,
+        443, 442, 441, 413, 265, 353, 276, 283, 282, 295, 372, 340, 346, 347, 348, 349, 350, 357, 465, 383, 300, 293,
+        334, 296, 336, 285, 417,
+    ),
+)  # fmt: skip
 
 Rgb = npt.NDArray[np.uint8]
 Floats = npt.NDArray[np.float32]
@@ -93,15 +110,17 @@ class Mesh:
     presence: float  # the landmark model's face score, 0-1
 
 
-def _irises(rgb: Rgb, points: Floats) -> Floats:
+def _eyes(rgb: Rgb, points: Floats) -> Floats:
+    """The 10 iris points (right eye's five, then the left's); the mesh's eye contours are refined in place."""
     irises = []
-    for start, end, mirror in _EYE_CORNERS:
+    for (start, end, mirror), contour in zip(_EYE_CORNERS, _EYE_CONTOUR_INDICES, strict=True):
         a, b = points[start], points[end]
         corners = np.stack([a, b])
         box = (*corners.min(0).tolist(), *corners.max(0).tolist())
         tensor, to_image = _crop(rgb, _roi(a, b, (box[0], box[1], box[2], box[3]), _EYE_SCALE), _IRIS_SIZE, mirror)
-        iris = model(IRIS_MODEL).run(tensor[None])["output_iris"].reshape(5, 3)
-        irises.append(_project(iris, to_image))
+        out = model(IRIS_MODEL).run(tensor[None])
+        irises.append(_project(out["output_iris"].reshape(5, 3), to_image))
+        points[list(contour)] = _project(out["output_eyes_contours_and_brows"].reshape(71, 3), to_image)
     return np.concatenate(irises).astype(np.float32)
 
 
@@ -114,7 +133,7 @@ def mesh(rgb: Rgb, face: Detection) -> Mesh:
     presence = 1.0 / (1.0 + math.exp(-float(out["conv2d_31"].reshape(-1)[0])))
     points = _project(raw, to_image)
     depth = raw[:, 2] * (roi.side / _MESH_SIZE)
-    irises = _irises(rgb, points)
+    irises = _eyes(rgb, points)  # both eye crops come from the mesh's corners before the refinement moves them
     iris_depth = np.repeat([depth[33], depth[263]], 5).astype(np.float32)  # irises sit at the eye corners' depth
     return Mesh(
         points=np.concatenate([points, irises]).astype(np.float32),

@@ -158,6 +158,29 @@ def test_the_mesh_follows_a_mirrored_turned_close_up(avatar: Rgb) -> None:
     assert abs((turned.roll - level.roll) + 15.0) < 3.0
 
 
+def _eye_aspect_ratio(face: fm.FaceLandmarks, six: tuple[int, ...]) -> float:
+    p = face.group(six)
+    vertical = np.linalg.norm(p[1] - p[5]) + np.linalg.norm(p[2] - p[4])
+    return float(vertical / (2 * np.linalg.norm(p[0] - p[3])))
+
+
+def test_the_eyelids_tell_open_eyes_from_shut_ones(avatar: Rgb) -> None:
+    face = fm.detect_face(avatar)
+    assert face is not None
+    # The eyes painted shut: each eye's opening filled from the skin around it, a lash line along the lower lid.
+    opening = np.zeros(avatar.shape[:2], np.uint8)
+    for eye in (fm.RIGHT_EYE, fm.LEFT_EYE):
+        cv2.fillPoly(opening, [np.round(face.group(eye)).astype(np.int32)], 255)
+    shut = cv2.inpaint(avatar, cv2.dilate(opening, np.ones((3, 3), np.uint8)), 5, cv2.INPAINT_TELEA)
+    for lid in (fm.RIGHT_EYE_LOWER, fm.LEFT_EYE_LOWER):
+        cv2.polylines(shut, [np.round(face.group(lid)).astype(np.int32)], False, (70, 50, 45), 1, cv2.LINE_AA)
+    closed = fm.detect_face(np.asarray(shut, dtype=np.uint8))
+    assert closed is not None
+    for six in (fm.RIGHT_EYE_EAR, fm.LEFT_EYE_EAR):
+        assert 0.25 < _eye_aspect_ratio(face, six) < 0.5  # open
+        assert _eye_aspect_ratio(closed, six) < 0.6 * _eye_aspect_ratio(face, six)
+
+
 def test_of_two_faces_the_larger_one_is_taken(avatar: Rgb) -> None:
     picture, (x0, y0, x1, y1) = _two_faces(avatar)
     assert len(detect_faces(picture)) == 2  # both are seen
