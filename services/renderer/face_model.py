@@ -3,7 +3,7 @@
 API (kept stable; the renderer's animation and `bench/liveness.py` build on it):
 
     detect_face(rgb: np.ndarray[H, W, 3] uint8) -> FaceLandmarks | None
-        The LARGEST face on the image (by detector box area; faces down to about 1/12 of the short side are found),
+        The LARGEST face on the image (by detector box area; found down to 1/12 of the short side, 1/6 under 512 px),
         or None when there is none.
         .points   float32 N x 2, image pixels (x right, y down, pixel centres at .5: MediaPipe's normalised
                   coordinates times the image's size), N = 478: MediaPipe's 468-point mesh plus the irises
