@@ -1,13 +1,20 @@
-"""Find the face and the mouth on an avatar photo, offline, with OpenCV's Haar cascades.
+"""Find the face and the mouth on an avatar photo, offline: MediaPipe's face mesh first, OpenCV's Haar cascades after.
 
-The face: `haarcascade_frontalface_alt2` (few false positives), then `haarcascade_frontalface_default` when alt2 finds
-nothing; the largest face wins. The mouth: `haarcascade_smile` run inside the lower part of the face box, keeping only
-a detection that is centred under the face and sized like a mouth. The smile cascade misses closed, neutral mouths
-often, so when it finds nothing plausible the mouth is a geometric estimate from the face box (Haar face boxes put the
-mouth centre at about 80 % of the box height, about 40 % of the box wide). `Mouth.source` says which one was used.
+The mesh (`services.renderer.face_model`, the largest face when there are several): the face box is the detector's,
+the mouth box the outer lip landmarks' bounds, and the parting line a parabola through the upper lip's inner edge
+(the lip line of closed lips, or in a smile the edge above the teeth). `find_landmarks` and `find_person_mask` give
+the whole mesh and the person's mask, cached the same way.
 
-Where the mouth opens (`Mouth.lip_y`, `Mouth.lip_lift`): the darkest line across the mouth box, fitted with a
-parabola, which is the crease between closed lips or, in a smile, the shadow between upper lip and teeth.
+When the mesh finds no face, the Haar path. The face: `haarcascade_frontalface_alt2` (few false positives), then
+`haarcascade_frontalface_default` when alt2 finds nothing; the largest face wins. The mouth: `haarcascade_smile` run
+inside the lower part of the face box, keeping only a detection that is centred under the face and sized like a
+mouth. The smile cascade misses closed, neutral mouths often, so when it finds nothing plausible the mouth is a
+geometric estimate from the face box (Haar face boxes put the mouth centre at about 80 % of the box height, about
+40 % of the box wide). `Mouth.source` says which one was used.
+
+Where the mouth opens on the Haar path (`Mouth.lip_y`, `Mouth.lip_lift`): the darkest line across the mouth box,
+fitted with a parabola, which is the crease between closed lips or, in a smile, the shadow between upper lip and
+teeth.
 
 Coordinates are avatar pixels after EXIF orientation, as the renderer composes it. Results are cached per file
 content (SHA-256) within the process: every clip of a job uses the same avatar.
@@ -25,6 +32,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageOps
+
+from services.renderer import face_model
 
 # Detection runs on a copy no larger than this: Haar cascades need no more, and a 4000 px photo would take seconds.
 _DETECT_MAX_SIDE: Final = 1024
@@ -62,7 +71,7 @@ class Mouth:
     box: Box
     lip_y: float  # where the lips part at the mouth's centre (pixel centres at .5)
     lip_lift: float  # how much higher the parting line is at the corners of the mouth box (a smile curves up)
-    source: Literal["smile", "estimate"]
+    source: Literal["mesh", "smile", "estimate"]
 
 
 _cascades: dict[str, cv2.CascadeClassifier] = {}
@@ -179,15 +188,82 @@ def detect(rgb: Rgb) -> Mouth | None:
     return Mouth(face=face, box=box, lip_y=lip_y, lip_lift=lip_lift, source=source)
 
 
-_found: dict[str, Mouth | None] = {}
-_CACHE_SIZE: Final = 64
+# The upper lip's inner edge, corner to corner through the centre (13): where the lips part.
+_UPPER_LIP_INNER_EDGE: Final = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)
+
+
+def from_landmarks(landmarks: face_model.FaceLandmarks) -> Mouth:
+    """The face box, mouth box and parting line of a face mesh, in the same terms as the Haar path's."""
+    face_box = landmarks.box
+    face = Box(round(face_box.x0), round(face_box.y0), round(face_box.w), round(face_box.h))
+    lips = landmarks.group(face_model.LIPS_OUTER)
+    x0, y0 = np.floor(lips.min(0)).astype(int).tolist()
+    x1, y1 = np.ceil(lips.max(0)).astype(int).tolist()
+    box = Box(x0, y0, x1 - x0, y1 - y0)
+    edge = landmarks.group(_UPPER_LIP_INNER_EDGE)
+    coeffs = np.polyfit(edge[:, 0] - box.cx, edge[:, 1], 2)
+    centre = float(np.polyval(coeffs, 0.0))
+    lift = float(np.clip(-float(coeffs[0]) * (box.w / 2) ** 2, -0.15 * box.h, 0.6 * box.h))
+    return Mouth(face=face, box=box, lip_y=centre, lip_lift=lift, source="mesh")
+
+
+class _Cache:
+    """Values computed once per avatar file content (SHA-256), oldest dropped first."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._values: dict[str, object] = {}
+        self._lock = threading.Lock()
+
+    def get(self, digest: str) -> tuple[bool, object]:
+        with self._lock:
+            return (digest in self._values, self._values.get(digest))
+
+    def put(self, digest: str, value: object) -> None:
+        with self._lock:
+            if digest not in self._values and len(self._values) >= self._size:
+                self._values.pop(next(iter(self._values)))  # a renderer process sees a handful of avatars at a time
+            self._values[digest] = value
+
+
+_mouths: Final = _Cache(64)
+_landmarks: Final = _Cache(64)
+_masks: Final = _Cache(4)  # a mask is a float per pixel
+
+
+def _digest(avatar: Path) -> str:
+    return hashlib.sha256(avatar.read_bytes()).hexdigest()
+
+
+def find_landmarks(avatar: Path) -> face_model.FaceLandmarks | None:
+    """The face mesh of the avatar file's largest face, cached per file content; None when no face is found."""
+    digest = _digest(avatar)
+    known, value = _landmarks.get(digest)
+    if not known:
+        value = face_model.detect_face(load_rgb(avatar))
+        _landmarks.put(digest, value)
+    assert value is None or isinstance(value, face_model.FaceLandmarks)
+    return value
+
+
+def find_person_mask(avatar: Path) -> npt.NDArray[np.float32]:
+    """The person's probability per pixel of the avatar file (HxW float32, 0-1), cached per file content."""
+    digest = _digest(avatar)
+    known, value = _masks.get(digest)
+    if not known:
+        value = face_model.person_mask(load_rgb(avatar))
+        _masks.put(digest, value)
+    assert isinstance(value, np.ndarray)
+    return value
 
 
 def find_mouth(avatar: Path) -> Mouth | None:
     """The face and mouth on the avatar file, cached per file content; None when no face is found."""
-    digest = hashlib.sha256(avatar.read_bytes()).hexdigest()
-    if digest not in _found:
-        if len(_found) >= _CACHE_SIZE:
-            _found.pop(next(iter(_found)))  # the oldest: a renderer process sees a handful of avatars at a time
-        _found[digest] = detect(load_rgb(avatar))
-    return _found[digest]
+    digest = _digest(avatar)
+    known, value = _mouths.get(digest)
+    if not known:
+        landmarks = find_landmarks(avatar)
+        value = from_landmarks(landmarks) if landmarks is not None else detect(load_rgb(avatar))
+        _mouths.put(digest, value)
+    assert value is None or isinstance(value, Mouth)
+    return value
