@@ -41,8 +41,12 @@ SPEECH_DB: Final = -30.0
 GAP_FILL_S: Final = 0.08
 SILENT_MARGIN_S: Final = 0.12  # a silent frame is this far from any speech: the lips get time to close
 
-# The mouth is closed when the inner lips are apart by less than this share of the mouth's width.
+# The mouth is closed when the inner lips are apart by less than CLOSED_OPENING of the mouth's width, or are no
+# further apart than REST_TOLERANCE more than at the mouth's rest (REST_PERCENTILE of the ad's openings): a photo
+# smiling with its teeth showing has its lips a sixth of the width apart at rest, and a viewer sees that as shut.
 CLOSED_OPENING: Final = 0.08
+REST_TOLERANCE: Final = 0.03
+REST_PERCENTILE: Final = 5
 
 # A blink: the eye aspect ratio falls below BLINK_DROP of its running median (over BASELINE_S) for at most
 # BLINK_MAX_S; dips closer than BLINK_MERGE_S are one blink.
@@ -156,10 +160,17 @@ def per_second_correlation(opening: Floats, loudness: Floats, speaking: Mask, fp
     return float(np.median(values)) if values else float("nan")
 
 
+def closed_below(opening: Floats) -> float:
+    """The opening under which this ad's mouth counts as closed."""
+    finite = opening[np.isfinite(opening)]
+    rest = float(np.percentile(finite, REST_PERCENTILE)) if len(finite) else 0.0
+    return max(CLOSED_OPENING, rest + REST_TOLERANCE)
+
+
 def closed_share(opening: Floats, silent: Mask) -> float:
     """The share of silent frames (with a face) whose mouth is closed. NaN when there is no such frame."""
     chosen = opening[silent & np.isfinite(opening)]
-    return float(np.mean(chosen < CLOSED_OPENING)) if len(chosen) else float("nan")
+    return float(np.mean(chosen < closed_below(opening))) if len(chosen) else float("nan")
 
 
 def coefficient_of_variation(values: Floats) -> float:
@@ -214,13 +225,14 @@ def class_frames(phones: Sequence[Phone], fps: float, frames: int) -> dict[str, 
 
 def closure_share(opening: Floats, frames: Sequence[int], slack: int = 1) -> float:
     """The share of m/b/p sounds during which the lips shut: the least opening within `slack` frames of the
-    sound's middle is below CLOSED_OPENING."""
+    sound's middle is below `closed_below`."""
+    below = closed_below(opening)
     shut = []
     for f in frames:
         around = opening[max(0, f - slack) : f + slack + 1]
         around = around[np.isfinite(around)]
         if len(around):
-            shut.append(bool(around.min() < CLOSED_OPENING))
+            shut.append(bool(around.min() < below))
     return float(np.mean(shut)) if shut else float("nan")
 
 

@@ -122,9 +122,18 @@ def test_correlation_with_the_loudness_per_speaking_second() -> None:
 
 
 def test_closed_share_counts_silent_frames_only() -> None:
-    opening = np.array([0.0, 0.02, 0.3, 0.5, 0.01, np.nan])
-    silent = np.array([True, True, True, False, True, True])
+    opening = np.array([0.0, 0.02, 0.3, 0.5, 0.01, np.nan] * 5)
+    silent = np.array([True, True, True, False, True, True] * 5)
     assert m.closed_share(opening, silent) == pytest.approx(3 / 4)
+
+
+def test_a_mouth_at_its_rest_is_closed_even_with_the_teeth_showing() -> None:
+    """A photo smiling with parted lips rests at 0.16 of the width apart: at rest is closed, opened beyond is not."""
+    rng = np.random.default_rng(2)
+    opening = np.concatenate([0.16 + rng.normal(0, 0.004, 100), 0.16 + rng.uniform(0.05, 0.2, 100)])
+    silent = np.arange(200) < 100
+    assert m.closed_share(opening, silent) == pytest.approx(1.0)
+    assert m.closed_share(opening, ~silent) == pytest.approx(0.0)
 
 
 def test_viseme_classes_from_phonemes() -> None:
@@ -138,7 +147,7 @@ def test_viseme_classes_from_phonemes() -> None:
 
 
 def test_closure_share_allows_a_frame_of_slack() -> None:
-    opening = np.array([0.3, 0.3, 0.02, 0.3, 0.3, 0.3, 0.3, 0.3])
+    opening = np.array([0.3, 0.3, 0.02, 0.3, 0.3, 0.3, 0.3, 0.3] * 3)
     assert m.closure_share(opening, [1, 3]) == pytest.approx(1.0)
     assert m.closure_share(opening, [1, 6]) == pytest.approx(0.5)
 
