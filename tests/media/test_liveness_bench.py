@@ -144,3 +144,10 @@ def test_the_mouth_opening_with_the_voice_passes(report: tuple[int, dict[str, ob
     _, result = report
     correlation = _figure(result, "lip opening")
     assert correlation["pass"] is True
+
+
+def test_a_script_the_ad_does_not_say_is_not_aligned(rendered: tuple[Path, Path], tmp_path: Path) -> None:
+    other = tmp_path / "other.txt"
+    other.write_text("Our bicycles are built by hand in a small town. Ride one along the sea this summer!")
+    code, result = _bench(rendered[0], other)
+    assert code == 1 and result["script_aligned"] is False
