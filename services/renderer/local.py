@@ -36,6 +36,7 @@ from PIL import Image, ImageEnhance, ImageFilter, ImageOps
 from contracts.commands import RenderClip
 from contracts.formats import frame_size
 from services.renderer import face, mouth
+from services.renderer.camera import PushIn, move_for
 from services.renderer.captions import ass_filter, write_ass
 from services.renderer.port import RenderedClip
 from services.renderer.speech import Speech
@@ -46,8 +47,9 @@ FPS: Final = 25
 AUDIO_RATE: Final = 48000
 # Silence after each line so consecutive clips do not run the speech together.
 TAIL_FRAMES: Final = round(0.25 * FPS)
-# Total zoom over a clip. Small, because a fast zoom on a still reads as an effect, not as life.
-PUSH_IN: Final = 0.05
+# The camera's margin: the canvas is this much larger than the frame, and each clip's move (camera.py) spends it.
+# Small, because a fast zoom on a still reads as an effect, not as life.
+PUSH_IN: Final = 0.08
 CRF: Final = 20
 
 _BACKDROP_SHRINK: Final = 16  # blurring a thumbnail and scaling it up is ~100x cheaper than blurring at full size
@@ -113,44 +115,6 @@ def compose_scene(avatar: Path, size: tuple[int, int], *, animate_mouth: bool = 
         return Scene(pixels, None)
     scale = subject.width / image.width
     return Scene(pixels, mouth.MouthRig(pixels, found, scale, (float(offset[0]), float(offset[1]))))
-
-
-@dataclass(frozen=True)
-class PushIn:
-    """The slow zoom: frame `n` shows the canvas scaled so that the zoom grows linearly from 1 to `canvas/frame`.
-
-    Frame 0 shows the whole canvas; the last frame is a centred 1:1 crop of it.
-    """
-
-    canvas: tuple[int, int]
-    frame: tuple[int, int]
-    frames: int
-
-    @property
-    def _start(self) -> float:
-        return min(self.canvas[0] / self.frame[0], self.canvas[1] / self.frame[1])
-
-    def scale(self, n: int) -> float:
-        """Canvas pixels per frame pixel on frame `n`."""
-        t = n / max(1, self.frames - 1)
-        return self._start / (1 + (self._start - 1) * t)
-
-    def matrix(self, n: int, *, chroma: bool = False) -> npt.NDArray[np.float64]:
-        """The affine map from frame (or 4:2:0 chroma) pixel coordinates to canvas ones, for `WARP_INVERSE_MAP`."""
-        k = self.scale(n)
-        cx, cy = (self.canvas[0] - 1) / 2, (self.canvas[1] - 1) / 2
-        ox, oy = (self.frame[0] - 1) / 2, (self.frame[1] - 1) / 2
-        if not chroma:
-            return np.array([[k, 0, cx - ox * k], [0, k, cy - oy * k]])
-        # A chroma sample i sits at luma coordinate 2i + 0.5, on both planes.
-        return np.array([[k, 0, (cx - 0.5 + (0.5 - ox) * k) / 2], [0, k, (cy - 0.5 + (0.5 - oy) * k) / 2]])
-
-    def to_frame(self, n: int, x: float, y: float) -> tuple[float, float]:
-        """Where canvas point (x, y) shows on frame `n`."""
-        k = self.scale(n)
-        cx, cy = (self.canvas[0] - 1) / 2, (self.canvas[1] - 1) / 2
-        ox, oy = (self.frame[0] - 1) / 2, (self.frame[1] - 1) / 2
-        return ox + (x - cx) / k, oy + (y - cy) / k
 
 
 def mouth_levels(scene: Scene, speech: Speech, frames: int) -> npt.NDArray[np.int32]:
@@ -239,7 +203,7 @@ class LocalClipRenderer:
         """The zoom a clip of `frames` frames for `command` gets: maps canvas points to frame points."""
         width, height = frame_size(command.aspect_ratio, command.resolution)
         canvas = (_even(width * (1 + self._push_in)), _even(height * (1 + self._push_in)))
-        return PushIn(canvas, (width, height), frames)
+        return PushIn(canvas, (width, height), frames, move_for(command.clip.index))
 
     async def render(self, command: RenderClip, avatar: Path, out: Path) -> RenderedClip:
         """Write the clip to `out`, with word-timed captions burnt in (unless made with captions=False).
