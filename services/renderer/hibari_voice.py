@@ -133,7 +133,7 @@ class HibariLocalVoice(LazyLocalVoice[_Model]):
         scale = PEAK / peak if peak > 1e-6 else 0.0
         samples = np.clip(np.round(floats * scale * 32767), -32767, 32767).astype(np.int16)
         timings = snap_to_sound(align_words(words, expected, spoken), samples, rate)
-        return Speech(samples, rate, timings)
+        return Speech(samples, rate, timings, phonemes=tuple(spoken))
 
 
 def _phoneme_times(symbols: list[str], durations: Any, length: int) -> list[tuple[str, int, int]]:
