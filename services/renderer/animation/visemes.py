@@ -15,7 +15,7 @@ a little on "ee", shut on "m"), the loudness how far, so the opening stays in st
 voice is silent every field returns to rest (X: closed, lips lightly together).
 """
 
-# ruff: noqa: RUF001, RUF003  (IPA letters, as espeak-ng writes them, look like Latin ones)
+# ruff: noqa: RUF001, RUF002, RUF003  (IPA letters, as espeak-ng writes them, look like Latin ones)
 
 from __future__ import annotations
 
@@ -325,7 +325,8 @@ def mouth_track(phonemes: Sequence[TimedPhoneme], frames: int, fps: float, loudn
     jaw = loud * (JAW_FLOOR + JAW_GAIN * jaw_shape) * (1.0 - press) ** 2
     jaw = _cone_min(np.clip(jaw, 0.0, 1.0), MAX_JAW_STEP / steps)
     return MouthTrack(
-        *(np.asarray(np.clip(v, lo, 1.0), np.float32) for v, lo in (
-            (jaw, 0.0), (wide, -1.0), (rounded, 0.0), (press, 0.0), (tongue, 0.0)
-        ))
+        *(
+            np.asarray(np.clip(v, lo, 1.0), np.float32)
+            for v, lo in ((jaw, 0.0), (wide, -1.0), (rounded, 0.0), (press, 0.0), (tongue, 0.0))
+        )
     )
