@@ -45,6 +45,9 @@ class Target:
     # Dominance per field: jaw, wide, round, press, tongue.
     dominance: tuple[float, float, float, float, float] = (1.0, 1.0, 1.0, 1.0, 1.0)
     spread_s: float = 0.035  # how far the dominance reaches beyond the sound's own half-length
+    # The falloff's exponent: 2 is Gaussian; lip closures are steeper, so they hold their own time firmly and
+    # leave the vowels between them open ("mama" opens between its m's).
+    sharpness: float = 2.0
 
 
 _VOWEL: Final = (1.0, 1.0, 1.0, 1.0, 0.5)
@@ -89,12 +92,12 @@ TARGETS: Final[dict[str, Target]] = {
     "u": Target("F", jaw=0.2, wide=-0.7, round=1.0, dominance=_VOWEL),
     "w": Target("F", jaw=0.1, wide=-0.8, round=1.0, dominance=_LIP_SHAPER),
     # Lips shut (A).
-    "m": Target("A", press=1.0, dominance=_BILABIAL, spread_s=0.015),
-    "b": Target("A", press=1.0, dominance=_BILABIAL, spread_s=0.015),
-    "p": Target("A", press=1.0, dominance=_BILABIAL, spread_s=0.015),
+    "m": Target("A", press=1.0, dominance=_BILABIAL, spread_s=0.015, sharpness=4.0),
+    "b": Target("A", press=1.0, dominance=_BILABIAL, spread_s=0.015, sharpness=4.0),
+    "p": Target("A", press=1.0, dominance=_BILABIAL, spread_s=0.015, sharpness=4.0),
     # Lower lip to the teeth (G).
-    "f": Target("G", jaw=0.1, wide=0.1, press=0.35, dominance=_LABIODENTAL, spread_s=0.02),
-    "v": Target("G", jaw=0.1, wide=0.1, press=0.35, dominance=_LABIODENTAL, spread_s=0.02),
+    "f": Target("G", jaw=0.1, wide=0.1, press=0.35, dominance=_LABIODENTAL, spread_s=0.02, sharpness=4.0),
+    "v": Target("G", jaw=0.1, wide=0.1, press=0.35, dominance=_LABIODENTAL, spread_s=0.02, sharpness=4.0),
     # Tongue (H): tongue tip up and visible.
     "θ": Target("H", jaw=0.2, wide=0.1, tongue=1.0, dominance=_TONGUE),
     "ð": Target("H", jaw=0.2, wide=0.1, tongue=1.0, dominance=_TONGUE),
@@ -271,7 +274,9 @@ def _blend(segs: Sequence[Segment], times: npt.NDArray[np.float64]) -> npt.NDArr
     widths = np.array([max(1e-3, (s.end - s.start) / 2 + s.target.spread_s) for s in segs])
     values = np.array([[s.target.jaw, s.target.wide, s.target.round, s.target.press, s.target.tongue] for s in segs])
     alphas = np.array([s.target.dominance for s in segs])
-    falloff = np.exp(-(((times[None, :] - centres[:, None]) / widths[:, None]) ** 2))  # (segments, times)
+    sharpness = np.array([s.target.sharpness for s in segs])
+    distance = np.abs(times[None, :] - centres[:, None]) / widths[:, None]
+    falloff = np.exp(-(distance ** sharpness[:, None]))  # (segments, times)
     weights = alphas[:, :, None] * falloff[:, None, :] + 1e-9  # (segments, fields, times)
     blended: npt.NDArray[np.float64] = np.sum(weights * values[:, :, None], axis=0) / np.sum(weights, axis=0)
     return blended
