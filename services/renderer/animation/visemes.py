@@ -245,7 +245,7 @@ class MouthTrack(NamedTuple):
 JAW_FLOOR: Final = 0.4
 JAW_GAIN: Final = 0.8
 MAX_JAW_STEP: Final = 0.3  # per frame at 25 fps: the most the jaw opens or closes between frames
-MAX_PRESS_STEP: Final = 0.6
+MAX_PRESS_STEP: Final = 0.8  # lips part fast: a release is a burst
 MAX_ROUND_STEP: Final = 0.35
 MAX_WIDE_STEP: Final = 0.35
 MAX_TONGUE_STEP: Final = 0.4
