@@ -1,6 +1,6 @@
 """perform(): the whole performance, on the real piper voice's speech (loaded once, ~2 s) and on synthetic speech."""
 
-# ruff: noqa: RUF001  (IPA letters look like Latin ones)
+# ruff: noqa: RUF003  (IPA letters look like Latin ones)
 
 from __future__ import annotations
 

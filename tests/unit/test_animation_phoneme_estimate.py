@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from contracts.events import WordTiming
 from services.renderer.animation.phoneme_estimate import estimate_phonemes, letters_to_phonemes
 from services.renderer.animation.visemes import viseme
@@ -24,6 +26,6 @@ def test_each_words_sounds_fill_its_time_in_order() -> None:
     assert [p.phoneme for p in phonemes] == ["m", "i", "t", "b", "ɑ", "b"]
     assert phonemes[0].start == 0.1 and abs(phonemes[2].end - 0.4) < 1e-9
     assert phonemes[3].start == 0.6 and abs(phonemes[-1].end - 0.9) < 1e-9
-    assert all(a.end <= b.start + 1e-9 for a, b in zip(phonemes, phonemes[1:], strict=False))
+    assert all(a.end <= b.start + 1e-9 for a, b in itertools.pairwise(phonemes))
     vowel, consonant = phonemes[1], phonemes[0]
     assert abs((vowel.end - vowel.start) - 2 * (consonant.end - consonant.start)) < 1e-9

@@ -4,8 +4,8 @@ Classes are Rhubarb Lip Sync's (A-H, X): A = m/b/p closed; B = most consonants, 
 spread open; D = a/ɑ/æ wide open; E = o/ɔ rounded; F = u/w/ʊ small round; G = f/v lower lip to the teeth; H = l/θ/ð
 tongue; X = rest. Each symbol has its own target inside its class (an "ee" is wider than an "eh").
 
-Coarticulation is Cohen & Massaro's (1993): every sound has, per mouth field, a dominance that peaks at the sound's
-middle and falls off as a Gaussian around it, and each field is the dominance-weighted mean of all sounds' targets.
+Coarticulation is Cohen & Massaro's (1993): every sound has, per mouth field, a dominance that is full during the
+sound and falls off as a Gaussian outside it, and each field is the dominance-weighted mean of all sounds' targets.
 Neighbours therefore shape each other (the "m" of "moon" is already round, the jaw starts closing before a "p"),
 and nothing snaps. m/b/p are dominant in `press` and `jaw`, so the lips shut at their middle whatever surrounds them;
 a frame that contains a closure's middle shows that moment (a closure can be shorter than a frame).
@@ -44,10 +44,7 @@ class Target:
     tongue: float = 0.0
     # Dominance per field: jaw, wide, round, press, tongue.
     dominance: tuple[float, float, float, float, float] = (1.0, 1.0, 1.0, 1.0, 1.0)
-    spread_s: float = 0.035  # how far the dominance reaches beyond the sound's own half-length
-    # The falloff's exponent: 2 is Gaussian; lip closures are steeper, so they hold their own time firmly and
-    # leave the vowels between them open ("mama" opens between its m's).
-    sharpness: float = 2.0
+    spread_s: float = 0.035  # how far the dominance reaches beyond the sound's own time (the falloff's width)
 
 
 _VOWEL: Final = (1.0, 1.0, 1.0, 1.0, 0.5)
@@ -92,12 +89,12 @@ TARGETS: Final[dict[str, Target]] = {
     "u": Target("F", jaw=0.2, wide=-0.7, round=1.0, dominance=_VOWEL),
     "w": Target("F", jaw=0.1, wide=-0.8, round=1.0, dominance=_LIP_SHAPER),
     # Lips shut (A).
-    "m": Target("A", press=1.0, dominance=_BILABIAL, spread_s=0.015, sharpness=4.0),
-    "b": Target("A", press=1.0, dominance=_BILABIAL, spread_s=0.015, sharpness=4.0),
-    "p": Target("A", press=1.0, dominance=_BILABIAL, spread_s=0.015, sharpness=4.0),
+    "m": Target("A", press=1.0, dominance=_BILABIAL, spread_s=0.02),
+    "b": Target("A", press=1.0, dominance=_BILABIAL, spread_s=0.02),
+    "p": Target("A", press=1.0, dominance=_BILABIAL, spread_s=0.02),
     # Lower lip to the teeth (G).
-    "f": Target("G", jaw=0.1, wide=0.1, press=0.35, dominance=_LABIODENTAL, spread_s=0.02, sharpness=4.0),
-    "v": Target("G", jaw=0.1, wide=0.1, press=0.35, dominance=_LABIODENTAL, spread_s=0.02, sharpness=4.0),
+    "f": Target("G", jaw=0.1, wide=0.1, press=0.35, dominance=_LABIODENTAL, spread_s=0.02),
+    "v": Target("G", jaw=0.1, wide=0.1, press=0.35, dominance=_LABIODENTAL, spread_s=0.02),
     # Tongue (H): tongue tip up and visible.
     "θ": Target("H", jaw=0.2, wide=0.1, tongue=1.0, dominance=_TONGUE),
     "ð": Target("H", jaw=0.2, wide=0.1, tongue=1.0, dominance=_TONGUE),
@@ -271,12 +268,13 @@ def _sample_times(segs: Sequence[Segment], frames: int, fps: float) -> npt.NDArr
 def _blend(segs: Sequence[Segment], times: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     """Each field at each time: the dominance-weighted mean of the targets (fields, times)."""
     centres = np.array([s.centre for s in segs])
-    widths = np.array([max(1e-3, (s.end - s.start) / 2 + s.target.spread_s) for s in segs])
+    halves = np.array([(s.end - s.start) / 2 for s in segs])
+    reach = np.array([s.target.spread_s for s in segs])
     values = np.array([[s.target.jaw, s.target.wide, s.target.round, s.target.press, s.target.tongue] for s in segs])
     alphas = np.array([s.target.dominance for s in segs])
-    sharpness = np.array([s.target.sharpness for s in segs])
-    distance = np.abs(times[None, :] - centres[:, None]) / widths[:, None]
-    falloff = np.exp(-(distance ** sharpness[:, None]))  # (segments, times)
+    # Full inside the sound's own time, falling off outside it: a long sound reaches its target, short ones blend.
+    distance = np.maximum(np.abs(times[None, :] - centres[:, None]) - halves[:, None], 0.0) / reach[:, None]
+    falloff = np.exp(-(distance**2))  # (segments, times)
     weights = alphas[:, :, None] * falloff[:, None, :] + 1e-9  # (segments, fields, times)
     blended: npt.NDArray[np.float64] = np.sum(weights * values[:, :, None], axis=0) / np.sum(weights, axis=0)
     return blended
