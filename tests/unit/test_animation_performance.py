@@ -167,3 +167,16 @@ def test_a_voice_without_phonemes_gets_estimated_ones() -> None:
     b_start = 0.2 + 0.3 / 4 / 2  # "Bob" = b ɑ b, the vowel twice as long: the first b's middle
     assert track.press[int(b_start * FPS)] >= 0.8
     assert float(np.max(track.round[int(0.65 * FPS) : int(0.9 * FPS)])) > 0.3  # "moon": the oo rounds
+
+
+def test_hibari_gives_a_timeline_the_lips_follow() -> None:
+    voice = get_voice("hibari-heart")
+    speech = voice.synthesize(LINES[0])
+    assert speech.phonemes and {"m", "p"} <= {p.phoneme for p in speech.phonemes}
+    frames = frames_of(speech)
+    track = perform(speech, frames, FPS, seed=seed_for(LINES[0]))
+    assert np.corrcoef(track.jaw, loudness(speech, frames, FPS))[0, 1] >= 0.6
+    for p in speech.phonemes:
+        if p.phoneme in "mbp":
+            n = int((p.start + p.end) / 2 * FPS)
+            assert track.press[n] >= 0.8 and track.jaw[n] <= 0.1, p
