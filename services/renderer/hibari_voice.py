@@ -34,6 +34,9 @@ SEED: Final = 0
 MAX_LEAD_S: Final = 0.1
 PEAK: Final = 10 ** (-1 / 20)  # -1 dBFS: hibari's level varies; piper normalises its peaks too
 _DURATIONS_TENSOR: Final = "/Clip_output_0"
+# Its sound runs 25-50 ms ahead of its durations: the phoneme timeline (what the lips follow) is moved that much
+# earlier. (Word timings are snapped to the sound instead.)
+SOUND_LEAD_S: Final = 0.03
 
 
 def installed_voices() -> list[str]:
@@ -133,7 +136,14 @@ class HibariLocalVoice(LazyLocalVoice[_Model]):
         scale = PEAK / peak if peak > 1e-6 else 0.0
         samples = np.clip(np.round(floats * scale * 32767), -32767, 32767).astype(np.int16)
         timings = snap_to_sound(align_words(words, expected, spoken), samples, rate)
-        return Speech(samples, rate, timings)
+        return Speech(samples, rate, timings, phonemes=_led(spoken))
+
+
+def _led(spoken: list[TimedPhoneme]) -> tuple[TimedPhoneme, ...]:
+    """The timeline moved SOUND_LEAD_S earlier, onto the sound (never before the first sample)."""
+    return tuple(
+        TimedPhoneme(p.phoneme, max(0.0, p.start - SOUND_LEAD_S), max(0.0, p.end - SOUND_LEAD_S)) for p in spoken
+    )
 
 
 def _phoneme_times(symbols: list[str], durations: Any, length: int) -> list[tuple[str, int, int]]:

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 # Piper joins sentences with no pause at all; people breathe between them.
 SENTENCE_GAP_S: Final = 0.2
+_MARKERS: Final = frozenset("^$_")  # piper's begin, end and pad symbols
 
 
 class PiperLocalVoice(LazyLocalVoice["PiperVoice"]):
@@ -73,7 +74,12 @@ class PiperLocalVoice(LazyLocalVoice["PiperVoice"]):
         words = script_words(text)
         # Each word read alone, by the same espeak-ng (piper serialises its calls with a lock).
         expected = [[p for sentence in voice.phonemize(word) for p in sentence] for word in words]
-        return Speech(samples, rate, align_words(words, expected, spoken))
+        return Speech(samples, rate, align_words(words, expected, spoken), phonemes=_timed_only(spoken))
+
+
+def _timed_only(spoken: list[TimedPhoneme]) -> tuple[TimedPhoneme, ...]:
+    """The timeline without piper's begin, end and pad markers that last no time (those that do are pauses)."""
+    return tuple(p for p in spoken if not (p.phoneme in _MARKERS and p.end <= p.start))
 
 
 def _timeline(chunk: AudioChunk, offset: int, length: int, rate: int) -> list[TimedPhoneme]:

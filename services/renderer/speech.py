@@ -12,6 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from contracts.events import WordTiming
+from services.renderer.word_timing import TimedPhoneme
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,9 @@ class Speech:
     samples: npt.NDArray[np.int16]  # mono
     sample_rate: int
     words: list[WordTiming]  # every word of the text as written, in order, in seconds from the first sample
+    # What the voice said, sound by sound, in seconds from the first sample (espeak IPA symbols, stress and length
+    # marks as their own entries); empty when the voice does not say (then the avatar's lips estimate them).
+    phonemes: tuple[TimedPhoneme, ...] = ()
 
     @property
     def duration_s(self) -> float:
