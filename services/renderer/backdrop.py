@@ -78,9 +78,7 @@ def _warp(
     sx = framing.scale * photo_w / width / per_pixel
     sy = framing.scale * photo_h / height / per_pixel
     offset = (framing.offset[0] / per_pixel, framing.offset[1] / per_pixel)
-    warped: Array = cv2.warpAffine(
-        image, _matrix(sx, sy, offset), size, flags=interpolation, borderMode=border
-    )
+    warped: Array = cv2.warpAffine(image, _matrix(sx, sy, offset), size, flags=interpolation, borderMode=border)
     return warped
 
 

@@ -4,8 +4,9 @@ The photo is scaled uniformly, between "contain" (all of it inside the canvas) a
 as large as it can be while
 
 * the face (the detector's box and the mesh's outline, forehead to chin) stays whole inside the canvas, no taller
-  than `FACE_MAX` of it (a presenter, not a close-up of a face), with head room above it: at least `HEAD_ROOM` face heights to the canvas's top edge when the photo has that much above the
-  face (a photo cropped at the hairline keeps its own, smaller head room);
+  than `FACE_MAX` of it (a presenter, not a close-up of a face), with head room above it: at least `HEAD_ROOM`
+  face heights to the canvas's top edge when the photo has that much above the face (a photo cropped at the
+  hairline keeps its own, smaller head room);
 * no edge of the photo where the person is cut off (`person_edges`: the body running off the photo's bottom, a
   shoulder off its side) shows inside the canvas: a body ending in mid-frame over background reads as a cut-out.
   Edges with background only may show: the backdrop (`services.renderer.backdrop`) continues the background beyond

@@ -38,7 +38,7 @@ def canvas_size(aspect_ratio: str) -> tuple[int, int]:
 @pytest.fixture(scope="module")
 def faces(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("faces")
-    astronaut = data.astronaut()
+    astronaut = np.asarray(data.astronaut(), np.uint8)  # type: ignore[no-untyped-call]
     pictures = {"astronaut": astronaut, "tall": astronaut[:, 128:384], "tall-centred": astronaut[:, 97:353]}
     paths = {"example": EXAMPLE}
     for name, pixels in pictures.items():
@@ -53,7 +53,8 @@ def _scene(avatar: Path, size: tuple[int, int]) -> Scene:
 
 
 def luma(rgb: npt.NDArray[np.uint8]) -> Floats:
-    return np.asarray(rgb, np.float64) @ np.array([0.2126, 0.7152, 0.0722])
+    weighted: Floats = np.asarray(rgb, np.float64) @ np.array([0.2126, 0.7152, 0.0722])
+    return weighted
 
 
 def straight_edge_spike(rgb: npt.NDArray[np.uint8]) -> float:
@@ -116,7 +117,8 @@ def test_no_bands_and_no_photo_rectangle(faces: dict[str, Path], name: str, aspe
     width, height = Image.open(avatar).size
     rect = (offset[0], offset[1], offset[0] + width * scale, offset[1] + height * scale)
 
-    assert straight_edge_spike(scene.canvas) < 2.0
+    # Today's contained photo over a dimmed blurred fill: 30 to 90 at 9:16 and 16:9, 0.2-0.75 brightness.
+    assert straight_edge_spike(scene.canvas) < 4.0
     for ratio in edge_brightness(scene.canvas, rect):
         assert ratio == pytest.approx(1.0, abs=0.08)
 
@@ -126,7 +128,9 @@ def test_no_bands_and_no_photo_rectangle(faces: dict[str, Path], name: str, aspe
 def test_the_person_is_as_sharp_as_the_photo(faces: dict[str, Path], name: str, aspect_ratio: str) -> None:
     avatar, scene, source = _setup(faces, name, aspect_ratio)
     scale, _ = placement(source, scene.landmarks)  # type: ignore[arg-type]
-    reference = cv2.resize(face.load_rgb(avatar), None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
+    reference = np.asarray(
+        cv2.resize(face.load_rgb(avatar), None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR), np.uint8
+    )
 
     def sharpness(rgb: npt.NDArray[np.uint8], box: face_model.FaceBox) -> float:
         crop = rgb[round(box.y0) : round(box.y1), round(box.x0) : round(box.x1)]
