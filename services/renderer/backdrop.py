@@ -38,10 +38,10 @@ _BLUR_FAR: Final = 5.0  # and far outside it
 _FAR: Final = 0.35  # how far outside the photo (in canvas short sides) the blur is all _BLUR_FAR
 _PERSON: Final = 0.12  # mask level painted out of the background (then grown by _GROW background pixels)
 _GROW: Final = 2
-# Alpha from the mask: 0 below _ALPHA_LOW, 1 above _ALPHA_HIGH (a little below the mask's 0.5 line, so the person's
-# own edge pixels come from the sharp photo and the soft transition lies on the photo's background just outside).
-_ALPHA_LOW: Final = 0.15
-_ALPHA_HIGH: Final = 0.55
+# Alpha from the mask: 0 below _ALPHA_LOW, 1 above _ALPHA_HIGH (around the mask's 0.5 line; a lower start lets the
+# segmentation's unsure patches on the background through as sharp fragments, e.g. the astronaut's flag).
+_ALPHA_LOW: Final = 0.3
+_ALPHA_HIGH: Final = 0.65
 _FEATHER: Final = 0.06  # the fade at a photo edge inside the canvas, in canvas short sides
 _FACE_COVERED: Final = 0.6  # a mask whose mean over the face box's middle is below this does not see the person
 
@@ -100,15 +100,46 @@ def _outside(framing: Framing, size: tuple[int, int], per_pixel: float) -> Float
     return distance
 
 
+def _paint_out(small: Rgb, mask: Floats) -> Rgb:
+    """`small` (the photo, shrunk) with the person painted over from the background around it.
+
+    The painting runs at half of `small`'s resolution (its cost grows with the area painted, often half the photo),
+    and only the painted pixels are taken from it.
+    """
+    height, width = small.shape[:2]
+    fitted = cv2.resize(mask, (width, height), interpolation=cv2.INTER_AREA)
+    kernel = np.ones((2 * _GROW + 1, 2 * _GROW + 1), np.uint8)
+    person = cv2.dilate((np.asarray(fitted) > _PERSON).astype(np.uint8), kernel)
+    half = (max(2, width // 2), max(2, height // 2))
+    # A half-resolution pixel is painted when any of its pixels is person (area-averaged above 0).
+    person_half = (np.asarray(cv2.resize(person, half, interpolation=cv2.INTER_AREA)) > 0).astype(np.uint8)
+    painted = cv2.inpaint(cv2.resize(small, half, interpolation=cv2.INTER_AREA), person_half, 3, cv2.INPAINT_TELEA)
+    up = cv2.resize(painted, (width, height), interpolation=cv2.INTER_LINEAR)
+    result: Rgb = np.where(person[..., None] > 0, up, small)
+    return result
+
+
+def _paste(image: Array, framing: Framing, interpolation: int) -> Array:
+    """`image` (the photo, or a map over it) resized to the framing's size and pasted on a canvas-sized array of
+    zeros: the exact placement of a snapped framing (`framing.snap`)."""
+    width, height = framing.canvas
+    size = framing.size
+    resized = cv2.resize(image, size, interpolation=interpolation)
+    out = np.zeros((height, width, *image.shape[2:]), image.dtype)
+    ox, oy = round(framing.offset[0]), round(framing.offset[1])
+    x0, y0 = max(0, ox), max(0, oy)
+    x1, y1 = min(width, ox + size[0]), min(height, oy + size[1])
+    if x1 > x0 and y1 > y0:
+        out[y0:y1, x0:x1] = resized[y0 - oy : y1 - oy, x0 - ox : x1 - ox]
+    return out
+
+
 def _background(photo: Rgb, mask: Floats | None, framing: Framing) -> Rgb:
     width, height = framing.canvas
     low_size = (-(-width // _LOW), -(-height // _LOW))
     small = _shrink(photo, min(1.0, framing.scale / _LOW))
     if mask is not None:
-        fitted = cv2.resize(mask, (small.shape[1], small.shape[0]), interpolation=cv2.INTER_AREA)
-        person = np.asarray(fitted) > _PERSON
-        grown = cv2.dilate(person.astype(np.uint8), np.ones((2 * _GROW + 1, 2 * _GROW + 1), np.uint8))
-        small = cv2.inpaint(np.ascontiguousarray(small), grown, 3, cv2.INPAINT_TELEA)
+        small = _paint_out(small, mask)
     # With the person painted out, mirroring continues the background; without, it would mirror the subject too
     # (a second face at the canvas's edge), so the photo's edges are stretched instead.
     border = cv2.BORDER_REFLECT if mask is not None else cv2.BORDER_REPLICATE
@@ -151,7 +182,7 @@ def _alpha(mask: Floats | None, framing: Framing) -> Floats:
     if mask is None:
         alpha = np.ones((height, width), np.float32)
     else:
-        placed = _warp(mask, framing, (width, height)).astype(np.float32)
+        placed = _paste(mask, framing, cv2.INTER_LINEAR)
         alpha = np.clip((placed - _ALPHA_LOW) / (_ALPHA_HIGH - _ALPHA_LOW), 0, 1)
         alpha = alpha * alpha * (3 - 2 * alpha)
     # Outside the photo the person layer is empty (a constant border): the fade covers the photo's visible edges.
@@ -162,11 +193,9 @@ def _alpha(mask: Floats | None, framing: Framing) -> Floats:
 def compose(photo: Rgb, mask: Floats | None, framing: Framing) -> tuple[Rgb, Floats]:
     """The canvas (RGB, framing.canvas in size) and the sharp layer's alpha on it (float32 0-1: the person, or the
     whole photo without a mask). `mask`: the person's probability per photo pixel, or None."""
-    width, height = framing.canvas
     background = _background(photo, mask, framing)
-    interpolation = cv2.INTER_CUBIC if framing.scale >= 1 else cv2.INTER_LINEAR
-    source = photo if framing.scale >= 1 else _shrink(photo, framing.scale)  # area-averaged: no aliasing
-    person = _warp(source, framing, (width, height), interpolation=interpolation, border=cv2.BORDER_REPLICATE)
+    # Cubic up (sharp), area-averaged down (no aliasing).
+    person = _paste(photo, framing, cv2.INTER_CUBIC if framing.scale >= 1 else cv2.INTER_AREA)
     alpha = _alpha(mask, framing)
     canvas = cv2.blendLinear(person, background, alpha, 1 - alpha)
     return np.asarray(canvas, np.uint8), alpha

@@ -22,7 +22,8 @@ the largest scale that keeps the face whole wins and the backdrop fades the pers
 face: the photo contained and centred, as before faces were looked at.
 
 Coordinates: a photo point u (pixel edges at integers, pixel centres at .5, as `face_model` gives them) lands on the
-canvas at `u * scale + offset`, in the same convention.
+canvas at `u * scale + offset`, in the same convention. Offsets are whole pixels and the photo's scaled width a whole
+number of pixels (`snap`), so placing it is a resize and a paste.
 """
 
 from __future__ import annotations
@@ -75,10 +76,16 @@ class Framing:
     canvas: tuple[int, int]  # the canvas's width and height
 
     @property
+    def size(self) -> tuple[int, int]:
+        """The photo's size on the canvas in whole pixels (the height may be up to a pixel more than exact)."""
+        return round(self.photo[0] * self.scale), max(1, math.ceil(self.photo[1] * self.scale - 1e-6))
+
+    @property
     def rect(self) -> tuple[float, float, float, float]:
         """The photo's rectangle on the canvas: x0, y0, x1, y1 (may reach beyond the canvas)."""
         ox, oy = self.offset
-        return ox, oy, ox + self.photo[0] * self.scale, oy + self.photo[1] * self.scale
+        width, height = self.size
+        return ox, oy, ox + width, oy + height
 
     def visible_edges(self) -> Edges:
         """The photo's edges that lie inside the canvas (by more than half a pixel): where the canvas goes on."""
@@ -89,6 +96,26 @@ class Framing:
     def to_canvas(self, points: Floats) -> Floats:
         mapped: Floats = (points * np.float32(self.scale) + np.array(self.offset, np.float32)).astype(np.float32)
         return mapped
+
+
+def _snap_axis(offset: float, exact: float, length: int, span: int) -> float:
+    """A whole-pixel offset near `offset` that still covers the canvas if the exact placement did."""
+    snapped = float(round(offset))
+    if offset <= 0.5 and offset + exact >= span - 0.5:  # covered: stay covered
+        snapped = min(0.0, max(float(span - length), snapped))
+    return snapped
+
+
+def snap(framing: Framing) -> Framing:
+    """The framing moved to whole pixels, its width a whole number of pixels: then placing the photo is a resize and
+    a paste, several times faster than a sub-pixel warp, and the landmarks stay exact (to within a pixel in y)."""
+    photo_w, photo_h = framing.photo
+    scale = max(1, math.ceil(photo_w * framing.scale - 1e-6)) / photo_w
+    moved = Framing(scale, framing.offset, framing.photo, framing.canvas)
+    width, height = moved.size
+    ox = _snap_axis(framing.offset[0], photo_w * framing.scale, width, framing.canvas[0])
+    oy = _snap_axis(framing.offset[1], photo_h * framing.scale, height, framing.canvas[1])
+    return Framing(scale, (ox, oy), framing.photo, framing.canvas)
 
 
 def person_edges(mask: Floats) -> Edges:
@@ -111,7 +138,7 @@ def contain(photo: tuple[int, int], canvas: tuple[int, int]) -> Framing:
     """The whole photo inside the canvas, centred (the framing without a face)."""
     scale = min(canvas[0] / photo[0], canvas[1] / photo[1])
     offset = ((canvas[0] - photo[0] * scale) / 2, (canvas[1] - photo[1] * scale) / 2)
-    return Framing(scale, offset, photo, canvas)
+    return snap(Framing(scale, offset, photo, canvas))
 
 
 @dataclass(frozen=True)
@@ -167,7 +194,7 @@ def _place(face: _Face, scale: float, photo: tuple[int, int], canvas: tuple[int,
     ideal_y = max(ideal_y, (HEAD_ROOM * face.box_h - face.box_top) * scale)
     ox = _axis_offset(ideal_x, photo[0] * scale, width, cut.left, cut.right)
     oy = _axis_offset(ideal_y, photo[1] * scale, height, cut.top, cut.bottom)
-    return Framing(scale, (ox, oy), photo, canvas)
+    return snap(Framing(scale, (ox, oy), photo, canvas))
 
 
 def _face_fits(face: _Face, framing: Framing) -> bool:
