@@ -31,11 +31,10 @@ from typing import Final
 import cv2
 import numpy as np
 import numpy.typing as npt
-from PIL import Image, ImageEnhance, ImageFilter, ImageOps
 
 from contracts.commands import RenderClip
 from contracts.formats import frame_size
-from services.renderer import face, mouth
+from services.renderer import backdrop, face, face_model, framing, mouth
 from services.renderer.camera import PushIn, move_for
 from services.renderer.captions import ass_filter, write_ass
 from services.renderer.port import RenderedClip
@@ -52,8 +51,6 @@ TAIL_FRAMES: Final = round(0.25 * FPS)
 PUSH_IN: Final = 0.08
 CRF: Final = 20
 
-_BACKDROP_SHRINK: Final = 16  # blurring a thumbnail and scaling it up is ~100x cheaper than blurring at full size
-_BACKDROP_BRIGHTNESS: Final = 0.6  # darker than the subject, so the eye goes to the face
 _PIPE_BYTES: Final = 1 << 20  # a bigger pipe buffer: fewer wake-ups per frame between this process and ffmpeg
 
 Planes = tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8], npt.NDArray[np.uint8]]
@@ -87,34 +84,48 @@ def rgb_to_yuv420(rgb: npt.NDArray[np.uint8]) -> Planes:
 
 @dataclass(frozen=True)
 class Scene:
-    """The composed canvas (RGB) and, when the avatar has a findable face, the rig that opens its mouth."""
+    """The composed canvas (RGB) and what the animation needs of it.
+
+    `rig`: the mouth rig, when the avatar has a findable face (and the mouth is animated). `landmarks`: the avatar's
+    face mesh mapped onto the canvas (same conventions as `face_model`: pixel centres at .5), None without a face.
+    `mask`: the person on the canvas (float32 0-1, the alpha the sharp photo was laid with), None when there is no
+    trustworthy person mask (no face, or a segmentation that misses the face).
+    """
 
     canvas: npt.NDArray[np.uint8]
     rig: mouth.MouthRig | None
+    landmarks: face_model.FaceLandmarks | None = None
+    mask: npt.NDArray[np.float32] | None = None
+
+
+def _on_canvas(landmarks: face_model.FaceLandmarks, placed: framing.Framing) -> face_model.FaceLandmarks:
+    s, (ox, oy) = placed.scale, placed.offset
+    box = landmarks.box
+    return face_model.FaceLandmarks(
+        points=placed.to_canvas(landmarks.points),
+        depth=(landmarks.depth * np.float32(s)).astype(np.float32),  # depth is in pixels too
+        box=face_model.FaceBox(box.x0 * s + ox, box.y0 * s + oy, box.x1 * s + ox, box.y1 * s + oy),
+        keypoints=placed.to_canvas(landmarks.keypoints),
+        score=landmarks.score,
+    )
 
 
 def compose_scene(avatar: Path, size: tuple[int, int], *, animate_mouth: bool = True) -> Scene:
-    """The avatar fitted without distortion, over a blurred, darkened copy of itself that covers the whole canvas."""
-    width, height = size
-    with Image.open(avatar) as opened:
-        image = ImageOps.exif_transpose(opened).convert("RGBA")
-    flat = Image.new("RGBA", image.size, (128, 128, 128, 255))
-    flat.alpha_composite(image)
-    backdrop = ImageOps.fit(
-        flat.convert("RGB"),
-        (max(1, width // _BACKDROP_SHRINK), max(1, height // _BACKDROP_SHRINK)),
-        Image.Resampling.BILINEAR,
-    ).filter(ImageFilter.GaussianBlur(4))
-    canvas = ImageEnhance.Brightness(backdrop.resize(size, Image.Resampling.BICUBIC)).enhance(_BACKDROP_BRIGHTNESS)
-    subject = ImageOps.contain(image, size, Image.Resampling.LANCZOS)
-    offset = ((width - subject.width) // 2, (height - subject.height) // 2)
-    canvas.paste(subject, offset, subject)
-    pixels = np.asarray(canvas.convert("RGB"), dtype=np.uint8)
+    """The avatar framed on its face (`framing`), sharp, over its own background continued to the whole canvas
+    (`backdrop`); without a face, contained and centred. The composition does not depend on `animate_mouth`."""
+    photo = face.load_rgb(avatar)
+    photo_size = (photo.shape[1], photo.shape[0])
+    landmarks = face.find_landmarks(avatar)
+    mask = face.find_person_mask(avatar) if landmarks is not None else None
+    if mask is not None and landmarks is not None and not backdrop.mask_holds_face(mask, landmarks.box):
+        mask = None  # the segmentation missed the person: keep the whole photo sharp instead
+    cut = framing.person_edges(mask) if mask is not None else framing.PORTRAIT
+    placed = framing.frame(photo_size, size, landmarks, cut)
+    pixels, alpha = backdrop.compose(photo, mask, placed)
+    on_canvas = _on_canvas(landmarks, placed) if landmarks is not None else None
     found = face.find_mouth(avatar) if animate_mouth else None
-    if found is None:
-        return Scene(pixels, None)
-    scale = subject.width / image.width
-    return Scene(pixels, mouth.MouthRig(pixels, found, scale, (float(offset[0]), float(offset[1]))))
+    rig = mouth.MouthRig(pixels, found, placed.scale, placed.offset) if found is not None else None
+    return Scene(pixels, rig, on_canvas, alpha if mask is not None else None)
 
 
 def mouth_levels(scene: Scene, speech: Speech, frames: int) -> npt.NDArray[np.int32]:
