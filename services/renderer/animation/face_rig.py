@@ -64,9 +64,9 @@ _UPPER_TEETH: Final = 0.6  # the photo's parted lips split this far down their g
 _JAW_NARROW: Final = 0.1  # corners move in this share of the width at jaw 1
 _TUCK: Final = 0.03  # pressed lips hide this much of their inner edges
 _WIDE: Final = 0.22  # corners move outward this share of the width at wide 1
-_ROUND: Final = 0.26  # and inward at round 1
+_ROUND: Final = 0.3  # and inward at round 1
 _BUMP_AXES: Final = (0.58, 1.4)  # the horizontal field's full region: semi-axes in mw and outer-lip heights
-_BUMP_FADE: Final = 0.9  # fading over this many radii beyond
+_BUMP_FADE: Final = 0.8  # fading over this many radii beyond
 
 # The lids, in eye widths (corner to corner).
 _LID_SKIN: Final = 0.42  # how much skin above the upper lid stretches down over the eye
@@ -322,7 +322,10 @@ class FaceRig:
         rows = np.arange(r0, r1, dtype=np.float32) - shift[1]
         mw = self._mw
         # Horizontal: corners out (wide) or in (round), the cheeks beside them following.
-        dx = spread * (cols[None, :] - self._mcx) * self._bump
+        # The lips stretch between the corners; beyond them the cheeks are carried along, fading (not growing with
+        # the distance, which would pull the face's outline).
+        reach = np.clip(cols - self._mcx, -mw / 2, mw / 2)
+        dx = spread * reach[None, :] * self._bump
         # The source column under each output column on the lips' row, to look the lip curves up where they came from.
         lip_row = int(np.clip(round(self._mcy - r0), 0, r1 - r0 - 1))
         src = cols - dx[lip_row]
