@@ -34,11 +34,13 @@ import numpy.typing as npt
 
 from contracts.commands import RenderClip
 from contracts.formats import frame_size
-from services.renderer import backdrop, face, face_model, framing, mouth
+from services.renderer import backdrop, face, face_model, framing
+from services.renderer.animation.face_rig import FaceRig
+from services.renderer.animation.performance import perform, seed_for
+from services.renderer.animation.pose import NEUTRAL, PoseTrack
 from services.renderer.camera import PushIn, move_for
 from services.renderer.captions import ass_filter, write_ass
 from services.renderer.port import RenderedClip
-from services.renderer.speech import Speech
 from services.renderer.voices import get_voice
 from services.runtime.ffmpeg import FfmpegError, ffmpeg_exe
 
@@ -93,7 +95,7 @@ class Scene:
     """
 
     canvas: npt.NDArray[np.uint8]
-    rig: mouth.MouthRig | None
+    rig: FaceRig | None
     landmarks: face_model.FaceLandmarks | None = None
     mask: npt.NDArray[np.float32] | None = None
 
@@ -123,17 +125,9 @@ def compose_scene(avatar: Path, size: tuple[int, int], *, animate_mouth: bool = 
     placed = framing.frame(photo_size, size, landmarks, cut)
     pixels, alpha = backdrop.compose(photo, mask, placed)
     on_canvas = _on_canvas(landmarks, placed) if landmarks is not None else None
-    found = face.find_mouth(avatar) if animate_mouth else None
-    rig = mouth.MouthRig(pixels, found, placed.scale, placed.offset) if found is not None else None
-    return Scene(pixels, rig, on_canvas, alpha if mask is not None else None)
-
-
-def mouth_levels(scene: Scene, speech: Speech, frames: int) -> npt.NDArray[np.int32]:
-    """The mouth's openness level on each frame: all closed when there is no mouth to move."""
-    if scene.rig is None:
-        return np.zeros(frames, np.int32)
-    samples = speech.samples.astype(np.float32) / 32768.0
-    return mouth.quantise(mouth.openness(samples, speech.sample_rate, frames, FPS))
+    canvas_mask = alpha if mask is not None else None
+    rig = FaceRig(pixels, on_canvas, canvas_mask) if animate_mouth and on_canvas is not None else None
+    return Scene(pixels, rig, on_canvas, canvas_mask)
 
 
 def _write_all(fd: int, data: memoryview) -> None:
@@ -141,7 +135,7 @@ def _write_all(fd: int, data: memoryview) -> None:
         data = data[os.write(fd, data) :]
 
 
-def _produce_frames(fd: int, scene: Scene, levels: npt.NDArray[np.int32], push: PushIn, stop: threading.Event) -> None:
+def _produce_frames(fd: int, scene: Scene, track: PoseTrack, push: PushIn, stop: threading.Event) -> None:
     """Write every frame as raw yuv420p to `fd` (closed at the end); a closed reader ends it quietly."""
     try:
         luma, cb, cr = rgb_to_yuv420(scene.canvas)
@@ -150,22 +144,20 @@ def _produce_frames(fd: int, scene: Scene, levels: npt.NDArray[np.int32], push: 
         out_y = frame[: width * height].reshape(height, width)
         out_u = frame[width * height : width * height * 5 // 4].reshape(height // 2, width // 2)
         out_v = frame[width * height * 5 // 4 :].reshape(height // 2, width // 2)
-        patches: dict[int, Planes] = {}
-        shown = 0
+        shown = NEUTRAL
         flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-        for n, level in enumerate(levels.tolist()):
+        for n in range(track.frames):
             if stop.is_set():
                 return
             rig = scene.rig
-            if rig is not None and level != shown:
-                if level not in patches:
-                    patches[level] = rgb_to_yuv420(rig.patch(level))
+            pose = track.at(n)
+            if rig is not None and pose != shown:
                 r = rig.rect
-                py, pu, pv = patches[level]
+                py, pu, pv = rgb_to_yuv420(rig.draw(pose))
                 luma[r.y : r.y + r.h, r.x : r.x + r.w] = py
                 cb[r.y // 2 : (r.y + r.h) // 2, r.x // 2 : (r.x + r.w) // 2] = pu
                 cr[r.y // 2 : (r.y + r.h) // 2, r.x // 2 : (r.x + r.w) // 2] = pv
-                shown = level
+                shown = pose
             full, half = push.matrix(n), push.matrix(n, chroma=True)
             cv2.warpAffine(luma, full, (width, height), dst=out_y, flags=flags, borderMode=cv2.BORDER_REPLICATE)
             cv2.warpAffine(cb, half, (width // 2, height // 2), dst=out_u, flags=flags, borderMode=cv2.BORDER_REPLICATE)
@@ -199,6 +191,7 @@ class LocalClipRenderer:
         push_in: float = PUSH_IN,
         threads: int = 2,
         animate_mouth: bool = True,
+        liveness: bool = True,
         captions: bool = True,
         voice_from_request: bool = True,
     ) -> None:
@@ -208,6 +201,7 @@ class LocalClipRenderer:
         self._voice_from_request = voice_from_request
         self._threads = threads
         self._animate_mouth = animate_mouth
+        self._liveness = liveness
         self._captions = captions
 
     def push_in(self, command: RenderClip, frames: int) -> PushIn:
@@ -234,7 +228,9 @@ class LocalClipRenderer:
             )
             speech.write_wav(wav)
             frames = math.ceil(speech.duration_s * FPS) + TAIL_FRAMES
-            levels = await asyncio.to_thread(mouth_levels, scene, speech, frames)
+            track = await asyncio.to_thread(
+                perform, speech, frames, FPS, seed=seed_for(command.clip.line), liveness=self._liveness
+            )
             caption_filter = None
             if self._captions and speech.words:
                 ass = Path(tmp) / "captions.ass"
@@ -243,7 +239,7 @@ class LocalClipRenderer:
                 )
                 caption_filter = ass_filter(ass)
             try:
-                await self._encode(scene, levels, self.push_in(command, frames), wav, caption_filter, partial)
+                await self._encode(scene, track, self.push_in(command, frames), wav, caption_filter, partial)
             except BaseException:
                 partial.unlink(missing_ok=True)
                 raise
@@ -253,14 +249,14 @@ class LocalClipRenderer:
     async def _encode(
         self,
         scene: Scene,
-        levels: npt.NDArray[np.int32],
+        track: PoseTrack,
         push: PushIn,
         speech: Path,
         caption_filter: str | None,
         out: Path,
     ) -> None:
         width, height = push.frame
-        frames = len(levels)
+        frames = track.frames
         args = [
             "-hide_banner",
             "-nostats",
@@ -339,7 +335,7 @@ class LocalClipRenderer:
         finally:
             os.close(read_fd)
         stop = threading.Event()
-        producer = asyncio.ensure_future(asyncio.to_thread(_produce_frames, write_fd, scene, levels, push, stop))
+        producer = asyncio.ensure_future(asyncio.to_thread(_produce_frames, write_fd, scene, track, push, stop))
         try:
             (_, err), _ = await asyncio.gather(proc.communicate(), producer)
         except BaseException:

@@ -63,8 +63,8 @@ _NECK_FADE: Final = 0.45  # below the jaw line the drop fades out over this, in 
 _UPPER_TEETH: Final = 0.6  # the photo's parted lips split this far down their gap (under the upper teeth)
 _JAW_NARROW: Final = 0.1  # corners move in this share of the width at jaw 1
 _TUCK: Final = 0.03  # pressed lips hide this much of their inner edges
-_WIDE: Final = 0.22  # corners move outward this share of the width at wide 1
-_ROUND: Final = 0.3  # and inward at round 1
+_WIDE: Final = 0.3  # corners move outward this share of the width at wide 1
+_ROUND: Final = 0.4  # and inward at round 1
 _BUMP_AXES: Final = (0.58, 1.4)  # the horizontal field's full region: semi-axes in mw and outer-lip heights
 _BUMP_FADE: Final = 0.8  # fading over this many radii beyond
 
