@@ -2,7 +2,7 @@
 
 - the example avatar (examples/avatar.jpg): scikit-image's astronaut, a square photo, 512 x 512;
 - Grace Hopper's portrait that matplotlib ships (public domain, U.S. Navy): a tall photo, 512 x 600, face large;
-- a drawn face, made here: a wide picture, 960 x 640, flat colours, the face left of centre.
+- a drawn face, made here: a wide picture, 960 x 640, flat colours, the face left of centre, the mouth closed.
 """
 
 from __future__ import annotations
@@ -40,7 +40,9 @@ def drawn_face(folder: Path) -> Path:
         draw.ellipse((cx - 5, 260, cx + 5, 270), fill=(10, 10, 10))
         draw.line((cx - 32, 228, cx + 30, 222), fill=(70, 45, 30), width=7)
     draw.polygon([(360 + x + 120, 270), (345 + x + 120, 340), (375 + x + 120, 342)], fill=(205, 155, 125))
-    draw.chord((310 + x + 120, 365, 410 + x + 120, 405), 0, 180, fill=(180, 80, 80))
-    draw.chord((315 + x + 120, 355, 405 + x + 120, 385), 180, 360, fill=(190, 90, 90))
+    # A closed mouth (the photos show their teeth): the lips meet at a dark line.
+    draw.chord((310 + x + 120, 360, 410 + x + 120, 400), 0, 180, fill=(180, 80, 80))
+    draw.chord((315 + x + 120, 362, 405 + x + 120, 398), 180, 360, fill=(190, 90, 90))
+    draw.line((312 + x + 120, 380, 408 + x + 120, 380), fill=(120, 50, 50), width=2)
     image.filter(ImageFilter.GaussianBlur(1.5)).save(path)
     return path

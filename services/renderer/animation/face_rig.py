@@ -64,9 +64,11 @@ _UPPER_TEETH: Final = 0.6  # the photo's parted lips split this far down their g
 _JAW_NARROW: Final = 0.1  # corners move in this share of the width at jaw 1
 _TUCK: Final = 0.03  # pressed lips hide this much of their inner edges
 _WIDE: Final = 0.3  # corners move outward this share of the width at wide 1
-_ROUND: Final = 0.4  # and inward at round 1
-_BUMP_AXES: Final = (0.58, 1.4)  # the horizontal field's full region: semi-axes in mw and outer-lip heights
-_BUMP_FADE: Final = 0.8  # fading over this many radii beyond
+_ROUND: Final = 0.35  # and inward at round 1
+_BUMP_AXES: Final = (0.5, 1.4)  # the horizontal field's full region: half-sizes in mw and outer-lip heights
+_BUMP_FADE: Final = 0.35  # fading sideways over at most this beyond the corners, in mw: the cheeks barely follow
+_BUMP_FADE_Y: Final = 0.35  # and up and down over this, in mw
+_OUTLINE_REACH: Final = 0.85  # but gone by this share of the way from the mouth's middle to the face's outline
 
 # The lids, in eye widths (corner to corner).
 _LID_SKIN: Final = 0.42  # how much skin above the upper lid stretches down over the eye
@@ -232,8 +234,15 @@ class FaceRig:
         self._lower = _curve(pts[list(_LOWER_INNER)])
         self._jawline = _curve(pts[list(_JAW_LINE)])
         self._philtrum = 0.25 * mw  # above the upper lip's inner edge, the skin that stretches when it lifts
-        half = max(0.6 * fw, (1 + _BUMP_FADE) * _BUMP_AXES[0] * mw) + 2
-        bump_top = self._mcy - (1 + _BUMP_FADE) * _BUMP_AXES[1] * lip_h / 2
+        ax, ay = _BUMP_AXES[0] * mw, _BUMP_AXES[1] * lip_h / 2
+        # The cheeks' motion dies out before the face's outline (a narrow jaw is near the corners): moving the
+        # outline would pull the background into the face. Up and down it fades slowly: a sideways shift that
+        # stopped within a few rows would shear the skin into a visible edge.
+        outline = _outline_distance(pts, self._mcx, self._mcy, fh)
+        fade_x = float(np.clip(_OUTLINE_REACH * outline - ax, 0.15 * mw, _BUMP_FADE * mw))
+        fade_y = _BUMP_FADE_Y * mw
+        half = max(0.6 * fw, ax + fade_x) + 2
+        bump_top = self._mcy - ay - fade_y
         top = min(float(np.min(self._upper[1])) - self._philtrum, bump_top) - 2
         bottom = float(np.max(self._jawline[1])) + (_NECK_FADE + 0.05) * fh + _DROP * mw
         pad = self._carry
@@ -241,9 +250,9 @@ class FaceRig:
         r0, r1 = _even_span(top - pad, bottom + pad, height)
         self._mouth_cols, self._mouth_rows = (c0, c1), (r0, r1)
         mx, my = np.meshgrid(np.arange(c0, c1, dtype=np.float32), np.arange(r0, r1, dtype=np.float32))
-        ax, ay = _BUMP_AXES[0] * mw, _BUMP_AXES[1] * lip_h / 2
-        r = np.sqrt(((mx - self._mcx) / ax) ** 2 + ((my - self._mcy) / ay) ** 2)
-        self._bump = 1 - _smooth(((r - 1) / _BUMP_FADE).astype(np.float32))
+        across = 1 - _smooth(((np.abs(mx - self._mcx) - ax) / fade_x).astype(np.float32))
+        updown = 1 - _smooth(((np.abs(my - self._mcy) - ay) / fade_y).astype(np.float32))
+        self._bump = (across * updown).astype(np.float32)
 
     def _eye_setup(self, pts: Floats, upper: tuple[int, ...], lower: tuple[int, ...]) -> _Eye:
         ux, uy = _curve(pts[list(upper)])
@@ -401,3 +410,12 @@ class FaceRig:
         pixels = region.astype(np.float32)
         pixels += profile[..., None] * (eye.lash[None, None, :] - pixels)
         region[...] = np.clip(pixels + 0.5, 0, 255).astype(np.uint8)
+
+
+def _outline_distance(pts: Floats, cx: float, cy: float, fh: float) -> float:
+    """How far the face's outline is from (cx, cy) sideways, at about that height (the nearer side)."""
+    oval = pts[list(fm.FACE_OVAL)]
+    near = oval[np.abs(oval[:, 1] - cy) <= 0.15 * fh]
+    if len(near) == 0:
+        near = oval
+    return float(np.min(np.abs(near[:, 0] - cx)))
