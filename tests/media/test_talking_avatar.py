@@ -15,7 +15,8 @@ from PIL import Image
 
 from services.renderer import mouth
 from services.renderer.face import find_mouth
-from services.renderer.local import FPS, LocalClipRenderer, PushIn, compose_scene
+from services.renderer.face_model import LIPS_OUTER
+from services.renderer.local import FPS, LocalClipRenderer, PushIn, Scene, compose_scene
 from services.runtime.media_probe import decode_audio, probe
 from tests.media.conftest import render_command
 
@@ -82,10 +83,14 @@ def test_no_face_means_no_mouth(no_face: Path) -> None:
     assert find_mouth(no_face) is None
 
 
-def _mouth_region(push: PushIn, n: int, rig: mouth.MouthRig) -> tuple[slice, slice]:
-    """The mouth and jaw on frame n, tracked through the push-in."""
-    left, top = push.to_frame(n, rig.cx - 0.6 * rig.mouth_w, rig.lip_y - 0.4 * rig.mouth_h)
-    right, bottom = push.to_frame(n, rig.cx + 0.6 * rig.mouth_w, rig.lip_y + rig.mouth_h + rig.drop_px)
+def _mouth_region(push: PushIn, n: int, scene: Scene) -> tuple[slice, slice]:
+    """The mouth and jaw on frame n, tracked through the camera's move."""
+    assert scene.landmarks is not None
+    lips = scene.landmarks.group(LIPS_OUTER)
+    (x0, y0), (x1, y1) = lips.min(axis=0), lips.max(axis=0)
+    w = x1 - x0
+    left, top = push.to_frame(n, x0 - 0.1 * w, y0 - 0.2 * w)
+    right, bottom = push.to_frame(n, x1 + 0.1 * w, y1 + 0.5 * w)
     return slice(round(top), round(bottom)), slice(round(left), round(right))
 
 
@@ -96,12 +101,12 @@ def test_the_mouth_moves_while_speaking_and_rests_in_silence(talking: tuple[Path
     command = render_command(LINE, "16:9", "720p")
     renderer = LocalClipRenderer()
     push = renderer.push_in(command, frames)
-    rig = compose_scene(EXAMPLE, push.canvas).rig
-    assert rig is not None
+    scene = compose_scene(EXAMPLE, push.canvas)
+    assert scene.rig is not None
     opening = mouth.openness(decode_audio(talking[0]), 48000, frames, FPS)
 
     def mad(a: Frame, b: Frame, n: int) -> float:
-        region = _mouth_region(push, n, rig)
+        region = _mouth_region(push, n, scene)
         return float(np.abs(a[region] - b[region]).mean())
 
     against_still = [mad(moving[n], still[n], n) for n in range(frames)]
@@ -117,12 +122,13 @@ def test_the_mouth_moves_while_speaking_and_rests_in_silence(talking: tuple[Path
     assert open_median > 6
     assert max(step_moving) > 6
     assert np.mean(step_moving) > 2.5 * np.mean(step_still)
-    # Silence: from frame to frame the region changes no more than the still render's does (the push-in's drift),
-    # and it looks like the still render up to encoder noise (both encode the same pictures, from different
-    # histories), far from an open mouth.
+    # Silence: from frame to frame the region changes no more than the still render's does (the camera's drift).
     assert all(step_moving[n] <= max(step_still[m] for m in tail) + 0.5 for n in tail)
     assert max(step_moving[n] for n in tail) < 1.5
-    assert max(against_still[n] for n in tail) < 0.3 * open_median
+    # At rest the lips are closed, so the mouth rests as it started: the clip's last frame looks like its first
+    # (the joins between clips are seamless), not like the photo's parted smile or an open mouth.
+    # (The camera is at rest at both ends too; the still render gives what encoding alone changes.)
+    assert mad(moving[-1], moving[0], 0) <= mad(still[-1], still[0], 0) + 1.0
 
 
 def test_an_image_without_a_face_renders_without_mouth_motion(no_face: Path, tmp_path: Path) -> None:

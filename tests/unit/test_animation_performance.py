@@ -116,7 +116,7 @@ def test_silence_and_the_tail_rest(spoken: list[Speech]) -> None:
         resting += int(rest.sum())
         for name in ("jaw", "wide", "round", "tongue"):
             assert float(np.max(np.abs(getattr(track, name)[rest]))) < 0.02, name
-        assert float(np.max(track.press[rest])) <= 0.2
+        assert float(np.min(track.press[rest])) >= 0.95  # the lips closed: a smiling photo's parted lips too
     assert resting >= 6
 
 

@@ -50,7 +50,7 @@ _GRID: Final = 4  # the head's fields are smooth: computed every 4 px and upsamp
 # The head, in face widths (fw, cheek to cheek) and face heights (fh, forehead to chin).
 _HEAD_UP: Final = 0.12  # the head's centre sits this far above the face's middle (hair), in fh
 _HEAD_AXES: Final = (0.78, 0.68)  # head ellipse semi-axes, in fw and fh: full motion inside
-_HEAD_FADE: Final = 0.75  # the motion fades to nothing this far outside it, in ellipse radii
+_HEAD_FADE: Final = 0.45  # the motion fades to nothing this far outside it, in ellipse radii
 _PIVOT_BELOW_CHIN: Final = 0.35  # the neck's pivot, in fh below the chin
 _AXIS_BEHIND: Final = 0.25  # the head's turning axis, in fw behind the face outline's depth
 
@@ -241,7 +241,7 @@ class FaceRig:
         outline = _outline_distance(pts, self._mcx, self._mcy, fh)
         fade_x = float(np.clip(_OUTLINE_REACH * outline - ax, 0.15 * mw, _BUMP_FADE * mw))
         fade_y = _BUMP_FADE_Y * mw
-        half = max(0.6 * fw, ax + fade_x) + 2
+        half = max((_JAW_HALF + 0.03) * fw, ax + fade_x) + 2  # the chin's reach, or the cheeks'
         bump_top = self._mcy - ay - fade_y
         top = min(float(np.min(self._upper[1])) - self._philtrum, bump_top) - 2
         bottom = float(np.max(self._jawline[1])) + (_NECK_FADE + 0.05) * fh + _DROP * mw

@@ -55,7 +55,9 @@ _BILABIAL: Final = (8.0, 0.6, 0.6, 12.0, 0.6)
 _LABIODENTAL: Final = (2.0, 0.6, 0.6, 4.0, 0.6)
 _WEAK: Final = (0.2, 0.2, 0.2, 0.2, 0.2)  # h: the next vowel's mouth
 
-REST: Final = Target("X", press=1.0)  # at rest the lips are closed: a photo smiling with its teeth shows shuts them
+# At rest the lips are closed (a photo smiling with its teeth showing shuts them); they shut as the voice stops
+# (`_activity`), so rest pulls only weakly on the sounds beside it.
+REST: Final = Target("X", press=1.0, dominance=(1.0, 1.0, 1.0, 0.4, 1.0))
 UNKNOWN: Final = Target("B", jaw=0.2, wide=0.05, dominance=_CONSONANT)
 _WORD_GAP: Final = Target("X", press=0.1, dominance=(0.3, 0.3, 0.3, 0.3, 0.3))  # a space inside running speech
 
