@@ -1,18 +1,19 @@
-"""Render a clip on this machine: a local voice speaks the line; the avatar still talks along, with a slow push-in.
+"""Render a clip on this machine: a local voice speaks the line; the avatar performs it, and the camera moves.
 
 The picture is made in numpy and streamed to ffmpeg as raw 4:2:0 frames, so ffmpeg only encodes:
 
-1. Compose once: the avatar fitted over a blurred, darkened copy of itself, on a canvas `1 + push_in` times the frame
-   size, converted once to Y'CbCr (BT.709, limited range).
-2. Find the mouth (`face.find_mouth`, cached per avatar) and the speech's loudness per video frame
-   (`mouth.openness`), quantised to a few openness levels; each level's mouth patch is warped once, on first use.
-3. Per frame: paste the current level's patch into the canvas planes (only when the level changes), then zoom the
-   whole canvas to the frame with one sub-pixel affine warp per plane (bilinear, 1/32 px steps): the push-in is
-   smooth, and it is applied after the mouth, so the mouth moves with the face.
-4. ffmpeg burns in captions, if any (`captions.ass_filter`), after the push-in so they do not zoom, encodes H.264,
+1. Compose once: the avatar framed on its face, sharp over its own background continued to the whole canvas
+   (`framing`, `backdrop`), on a canvas `1 + push_in` times the frame size, converted once to Y'CbCr (BT.709,
+   limited range); the face rig (`animation.face_rig`) is built from the face mesh found once per avatar.
+2. The performance (`animation.performance`): a pose per frame (visemes from the voice's phonemes, blinks, head
+   motion), the same for the same line.
+3. Per frame: the rig draws the pose's picture of the head, which replaces that region of the canvas planes, then the
+   camera (`camera.PushIn`) maps the canvas to the frame with one sub-pixel affine warp per plane, so the face moves
+   with the camera and every clip starts and ends on the same framing and pose.
+4. ffmpeg burns in captions, if any (`captions.ass_filter`), after the camera so they hold still, encodes H.264,
    pads the speech with silence to exactly the video's length and muxes with the index up front.
 
-Without a detectable face the clip renders the same way with the mouth still.
+Without a detectable face the clip renders with camera motion only.
 """
 
 from __future__ import annotations

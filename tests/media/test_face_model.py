@@ -17,7 +17,7 @@ import numpy.typing as npt
 import pytest
 
 from services.renderer import face_model as fm
-from services.renderer.face import find_landmarks, find_mouth, find_person_mask, load_rgb
+from services.renderer.face import find_landmarks, find_person_mask, load_rgb
 from services.renderer.face_detector import detect_faces
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "avatar.jpg"
@@ -106,15 +106,6 @@ def test_the_mesh_lands_on_the_example_avatar(avatar: Rgb) -> None:
     _check_on_face(face, avatar.shape)
     assert face.score > 0.8
     assert abs(face.roll) < 8  # a near-level portrait
-
-    # The Haar path finds the same mouth: the mesh's lip centre is inside its mouth box.
-    haar = find_mouth(EXAMPLE)
-    assert haar is not None
-    lips = face.group(fm.LIPS_OUTER)
-    centre = lips.mean(0)
-    assert haar.box.x <= centre[0] <= haar.box.x + haar.box.w
-    assert haar.box.y <= centre[1] <= haar.box.y + haar.box.h
-    assert abs(float(centre[0]) - haar.box.cx) < 0.1 * haar.face.w
 
 
 def test_the_mesh_lands_on_a_tall_portrait_and_follows_the_scale(avatar: Rgb) -> None:
@@ -245,28 +236,19 @@ def test_calls_are_fast_and_safe_from_several_threads(avatar: Rgb) -> None:
     assert elapsed / 12 < 0.5  # about 10-30 ms each on one core; generous for a loaded CI machine
 
 
-def test_the_renderer_takes_the_mouth_from_the_mesh_once_per_avatar(avatar: Rgb, tmp_path: Path) -> None:
-    found = find_mouth(EXAMPLE)
+def test_the_renderer_finds_the_face_once_per_avatar_and_the_larger_of_two(avatar: Rgb, tmp_path: Path) -> None:
     face = find_landmarks(EXAMPLE)
-    assert found is not None and face is not None
-    assert found.source == "mesh"
-    assert find_landmarks(EXAMPLE) is face and find_mouth(EXAMPLE) is found  # cached per file content
+    assert face is not None
+    assert find_landmarks(EXAMPLE) is face  # cached per file content
     mask = find_person_mask(EXAMPLE)
     assert find_person_mask(EXAMPLE) is mask and mask.shape == avatar.shape[:2]
-    # The mouth box is the lips' bounds; the lips part between the upper and lower inner lip's centres.
-    lips = face.group(fm.LIPS_OUTER)
-    box = found.box
-    assert box.x <= lips[:, 0].min() and lips[:, 0].max() <= box.x + box.w
-    assert box.y <= lips[:, 1].min() and lips[:, 1].max() <= box.y + box.h
-    upper, lower = face.group(fm.UPPER_LIP_INNER)[0], face.group(fm.LOWER_LIP_INNER)[0]
-    assert upper[1] - 1.0 <= found.lip_y <= lower[1]
-    assert found.lip_lift > 0  # her smile curves up at the corners
 
     # With two faces on the avatar, the larger one speaks.
     picture, (x0, y0, x1, y1) = _two_faces(avatar)
     two = tmp_path / "two.png"
     cv2.imwrite(str(two), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
-    speaking = find_mouth(two)
-    assert speaking is not None and speaking.source == "mesh"
-    assert x0 < speaking.box.x and speaking.box.x + speaking.box.w < x1
-    assert y0 < speaking.box.y and speaking.box.y + speaking.box.h < y1
+    speaking = find_landmarks(two)
+    assert speaking is not None
+    lips = speaking.group(fm.LIPS_OUTER)
+    assert x0 < lips[:, 0].min() and lips[:, 0].max() < x1
+    assert y0 < lips[:, 1].min() and lips[:, 1].max() < y1

@@ -39,7 +39,6 @@ from services.renderer import face_model as fm
 from services.renderer.animation import mouth_interior
 from services.renderer.animation.column_warp import invert_columns
 from services.renderer.animation.pose import NEUTRAL, Pose
-from services.renderer.mouth import Rect
 
 Floats = npt.NDArray[np.float32]
 Rgb = npt.NDArray[np.uint8]
@@ -115,6 +114,16 @@ def _depth_field(points: Floats, depth: Floats, xs: Floats, ys: Floats, sigma: f
     inside = np.clip(density / 0.15, 0, 1)
     field: Floats = (inside * total / np.maximum(weight, 1e-9) + (1 - inside) * outside).astype(np.float32)
     return field
+
+
+@dataclass(frozen=True)
+class Rect:
+    """A region of the canvas; even x, y, w, h, so it maps onto whole 4:2:0 chroma samples."""
+
+    x: int
+    y: int
+    w: int
+    h: int
 
 
 @dataclass(frozen=True)

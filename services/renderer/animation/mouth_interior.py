@@ -101,7 +101,8 @@ def paint(
     ys = np.arange(region.shape[0], dtype=np.float32)[:, None]
     # Coverage with sub-pixel edges; a gap narrower than 1.5 px fades in rather than popping.
     # The opening grows from the quarter-pixel band the rig keeps between the lips: that band alone paints nothing.
-    cover = np.clip(ys - top + 0.5, 0, 1) * np.clip(bottom - ys + 0.5, 0, 1) * np.clip((height - 0.25) / 1.5, 0, 1)[None, :]
+    grown = np.clip((height - 0.25) / 1.5, 0, 1)[None, :]
+    cover = np.clip(ys - top + 0.5, 0, 1) * np.clip(bottom - ys + 0.5, 0, 1) * grown
     rows = np.flatnonzero(cover.max(axis=1) > 0)
     if len(rows) == 0:
         return
