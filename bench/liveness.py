@@ -1,6 +1,6 @@
 """Does the avatar look alive? The figures of issue 12, measured from an ad's decoded pixels and samples.
 
-    .venv/bin/python bench/liveness.py AD.mp4 [--script examples/script.txt] [--json]
+    .venv/bin/python bench/liveness.py AD.mp4 [--script examples/script.txt] [--json] [--sheet SHEET.png]
 
 A face tracker (services/renderer/face_model.py: MediaPipe's face detector and 478-point mesh) runs on every decoded
 frame, nothing the renderer logged is read. Every frame, because a blink lasts 100-300 ms: at 25 fps that is 2-7
@@ -27,6 +27,10 @@ their spectra (bench/liveness_metrics.locate), so the times are the ad's. The ad
 are phrases, not words, and `adagent create` does not write it beside the MP4. So the ad must be spoken by the joe
 voice and say the script given: another voice (hibari's heart matches at 0.3, joe's own ad at >= 0.95) or another
 script does not align, and the bench says so and fails, whatever the other figures.
+
+`--sheet` also writes a contact sheet (PNG or JPEG) of the frames a reviewer looks at: the roundest "oo", the most
+spread "ee", the most shut m/b/p, the most shut blink, the two frames of the largest jump and the first frame, each
+cut around the tracked face (bench/liveness_sheet.py).
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import liveness_metrics as m  # noqa: E402
+from bench import liveness_sheet  # noqa: E402
 
 DEFAULT_SCRIPT = ROOT / "examples" / "script.txt"
 MIN_ALIGNMENT = 0.8  # a sentence matched worse than this is not in the ad (the script's own match >= 0.95)
@@ -233,9 +238,12 @@ def main() -> None:
     parser.add_argument("ad", type=Path, help="the ad's MP4")
     parser.add_argument("--script", type=Path, default=DEFAULT_SCRIPT, help="the script the ad speaks")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    parser.add_argument("--sheet", type=Path, help="also write a contact sheet of the frames to look at (.png/.jpg)")
     args = parser.parse_args()
     if not args.ad.is_file():
         parser.error(f"no such file: {args.ad}")
+    if args.sheet is not None and args.sheet.suffix.lower() not in liveness_sheet.SUFFIXES:
+        parser.error(f"--sheet must end in {', '.join(liveness_sheet.SUFFIXES)}: {args.sheet}")  # before the long run
     started = time.monotonic()
     decoded = decode(args.ad)
     phones, matches = script_phones(args.script.read_text(), decoded.samples, decoded.rate)
@@ -244,6 +252,9 @@ def main() -> None:
     facts["seconds"] = round(time.monotonic() - started, 1)
     aligned = all(math.isfinite(s) and s >= MIN_ALIGNMENT for s in matches)
     passed = aligned and all(f.passes() for f in result)
+    if args.sheet is not None:
+        liveness_sheet.write_sheet(args.ad, args.sheet, decoded.points, decoded.differences, phones, decoded.fps)
+        print(f"contact sheet: {args.sheet}", file=sys.stderr)  # stderr: --json's stdout stays one JSON object
     if args.json:
         report = {
             "passed": passed,
