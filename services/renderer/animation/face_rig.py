@@ -49,12 +49,12 @@ _GRID: Final = 4  # the head's fields are smooth: computed every 4 px and upsamp
 # The head, in face widths (fw, cheek to cheek) and face heights (fh, forehead to chin).
 _HEAD_UP: Final = 0.12  # the head's centre sits this far above the face's middle (hair), in fh
 _HEAD_AXES: Final = (0.78, 0.68)  # head ellipse semi-axes, in fw and fh: full motion inside
-_HEAD_FADE: Final = 0.45  # the motion fades to nothing this far outside it, in ellipse radii
+_HEAD_FADE: Final = 0.75  # the motion fades to nothing this far outside it, in ellipse radii
 _PIVOT_BELOW_CHIN: Final = 0.35  # the neck's pivot, in fh below the chin
 _AXIS_BEHIND: Final = 0.25  # the head's turning axis, in fw behind the face outline's depth
 
 # The mouth, in mouth widths (mw, corner to corner) unless said.
-_DROP: Final = 0.45  # how far the lower lip drops at jaw 1
+_DROP: Final = 0.36  # how far the lower lip drops at jaw 1
 _LIFT: Final = 0.12  # the upper lip rises this share of the drop
 _CHIN: Final = 0.9  # the chin drops this share of the lower lip's drop
 _JAW_HALF: Final = 0.42  # the chin's moving part, half-width in fw
@@ -313,10 +313,10 @@ class FaceRig:
             np.uint8,
         )
         if band is not None:
-            c0, rows, top, bottom, across = band
+            c0, rows, top, bottom, across, offset = band
             region = patch[rows[0] - r.y : rows[1] - r.y, c0 - r.x : c0 - r.x + len(top)]
             mouth_interior.paint(
-                region, top - (rows[0]), bottom - (rows[0]), across, self._mw, pose.tongue, self._colours
+                region, top - (rows[0]), bottom - (rows[0]), across, self._mw, pose.tongue, self._colours, offset
             )
         for c0, rows, edge, across, eye, amount in lids:
             self._lash(patch, c0, rows, edge, across, eye, amount)
@@ -324,7 +324,7 @@ class FaceRig:
 
     def _mouth_map(
         self, pose: Pose, turn: Floats, maps: Floats
-    ) -> tuple[int, tuple[int, int], Floats, Floats, Floats] | None:
+    ) -> tuple[int, tuple[int, int], Floats, Floats, Floats, Floats] | None:
         """Add the mouth's motion to `maps` (in place); the new opening per column, if any."""
         press = float(np.clip(pose.press, 0, 1))
         jaw = float(np.clip(pose.jaw, 0, 1)) * (1 - press)
@@ -382,7 +382,7 @@ class FaceRig:
         view[..., 1] += source_rows - rows[:, None]
         if drop <= 0:
             return None
-        return c0, (r0, r1), o2 + shift[1], o3 + shift[1], lens.astype(np.float32)
+        return c0, (r0, r1), o2 + shift[1], o3 + shift[1], lens.astype(np.float32), (src - self._mcx).astype(np.float32)
 
     def _lid_map(
         self, eye: _Eye, amount: float, shift: Floats, maps: Floats

@@ -11,6 +11,7 @@ coverage at the lips, fading toward the corners), so it reads as a mouth, not a 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 import cv2
 import numpy as np
@@ -20,6 +21,12 @@ from services.renderer import face_model as fm
 
 Floats = npt.NDArray[np.float32]
 Rgb = npt.NDArray[np.uint8]
+
+_IVORY: Final = np.array([238.0, 230.0, 216.0], np.float32)
+_EDGE_PX: Final = 1.6
+# Where one upper tooth ends and the next begins, in mouth widths from the middle; and how dark the gap is.
+_TOOTH_EDGES: Final = np.array([0.0, 0.16, 0.27, 0.35, 0.42], np.float32)
+_GAP_DARK: Final = 0.25
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,9 @@ def interior_colours(rgb: Rgb, face: fm.FaceLandmarks) -> InteriorColours:
                 whites.append(pixels[_luma(pixels) >= np.percentile(_luma(pixels), 80)])
         found = np.concatenate(whites) if whites else np.zeros((0, 3), np.float32)
         sclera = np.median(found, axis=0) if len(found) else lip * 1.6
+        if float(sclera.max() - sclera.min()) > 0.25 * max(float(sclera.max()), 1.0):
+            # Not white (glasses, lashes, a drawing's eye): ivory in the face's light instead.
+            sclera = _IVORY * float(np.clip(skin_luma / 150.0, 0.55, 1.0))
         # Teeth inside the mouth are in the lip's shade: a bit darker and warmer than the eyes' whites.
         teeth = np.clip(sclera * np.array([0.86, 0.83, 0.78], np.float32), 0, 255).astype(np.float32)
     return InteriorColours(cavity=cavity, tongue=tongue, teeth=teeth, own_teeth=own)
@@ -88,12 +98,14 @@ def paint(
     mouth_width: float,
     tongue: float,
     colours: InteriorColours,
+    offset: Floats | None = None,
 ) -> None:
     """Paint the inside into `region` (a view, rows x cols, changed in place) between `top` and `bottom`.
 
     `top`, `bottom`: per column, the output rows (in the region's row coordinates, pixel centres at integers) of the
     upper and lower edge of the new opening. `across`: per column, 1 at the middle of the mouth falling to 0 at its
-    corners. `mouth_width` in pixels sets the teeth's size.
+    corners. `mouth_width` in pixels sets the teeth's size. `offset`: per column, where it came from on the photo's
+    mouth, in pixels from its middle (signed), so the teeth are drawn apart where the mouth carries them.
     """
     height = bottom - top
     if not np.any(height > 0.25):
@@ -102,7 +114,8 @@ def paint(
     # Coverage with sub-pixel edges; a gap narrower than 1.5 px fades in rather than popping.
     # The opening grows from the quarter-pixel band the rig keeps between the lips: that band alone paints nothing.
     grown = np.clip((height - 0.25) / 1.5, 0, 1)[None, :]
-    cover = np.clip(ys - top + 0.5, 0, 1) * np.clip(bottom - ys + 0.5, 0, 1) * grown
+    # The lips' inner edges are soft in a photo: a ramp over _EDGE_PX rows, not a hard line.
+    cover = np.clip((ys - top) / _EDGE_PX + 0.5, 0, 1) * np.clip((bottom - ys) / _EDGE_PX + 0.5, 0, 1) * grown
     rows = np.flatnonzero(cover.max(axis=1) > 0)
     if len(rows) == 0:
         return
@@ -125,6 +138,11 @@ def paint(
     length = np.minimum(length, 0.45 * height)
     tooth = _smooth((top[None, :] + length[None, :] - ys + 0.5) / 1.2) * _smooth(across[None, :] / 0.3)
     teeth_light = (0.6 + 0.4 * across[None, :]) * (1.0 - 0.25 * np.clip((ys - top) / np.maximum(length, 0.5), 0, 1))
+    if offset is not None:
+        # The gaps between the teeth: narrower teeth toward the corners, as seen from the front.
+        reach = np.abs(offset)[None, :] / max(mouth_width, 1.0)
+        gaps = np.min(np.abs(reach - _TOOTH_EDGES[:, None, None]), axis=0) * mouth_width
+        teeth_light = teeth_light * (1.0 - _GAP_DARK * np.exp(-((gaps / 0.7) ** 2)))
     colour += tooth[..., None] * (colours.teeth[None, None, :] * teeth_light[..., None] - colour)
 
     band = region[r0:r1].astype(np.float32)
