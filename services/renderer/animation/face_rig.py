@@ -64,6 +64,7 @@ _JAW_NARROW: Final = 0.1  # corners move in this share of the width at jaw 1
 _TUCK: Final = 0.03  # pressed lips hide this much of their inner edges
 _WIDE: Final = 0.3  # corners move outward this share of the width at wide 1
 _ROUND: Final = 0.35  # and inward at round 1
+_MAX_NARROW: Final = 0.4  # the most the mouth narrows, as a share of its width (the mesh reads about a third of it)
 _BUMP_AXES: Final = (0.5, 1.4)  # the horizontal field's full region: half-sizes in mw and outer-lip heights
 _BUMP_FADE: Final = 0.35  # fading sideways over at most this beyond the corners, in mw: the cheeks barely follow
 _BUMP_FADE_Y: Final = 0.35  # and up and down over this, in mw
@@ -248,7 +249,7 @@ class FaceRig:
         # outline would pull the background into the face. Up and down it fades slowly: a sideways shift that
         # stopped within a few rows would shear the skin into a visible edge.
         outline = _outline_distance(pts, self._mcx, self._mcy, fh)
-        fade_x = float(np.clip(_OUTLINE_REACH * outline - ax, 0.15 * mw, _BUMP_FADE * mw))
+        fade_x = float(np.clip(_OUTLINE_REACH * outline - ax, 0.3 * mw, _BUMP_FADE * mw))
         fade_y = _BUMP_FADE_Y * mw
         half = max((_JAW_HALF + 0.03) * fw, ax + fade_x) + 2  # the chin's reach, or the cheeks'
         bump_top = self._mcy - ay - fade_y
@@ -330,6 +331,8 @@ class FaceRig:
         jaw = float(np.clip(pose.jaw, 0, 1)) * (1 - press)
         spread = _WIDE * float(np.clip(pose.wide, -1, 1)) - _ROUND * float(np.clip(pose.round, 0, 1))
         spread -= _JAW_NARROW * jaw  # a dropping jaw pulls the corners in a little: the opening turns oval
+        # "oo" asks for both round and narrow: the lips narrow once, not twice.
+        spread = max(spread, -_MAX_NARROW)
         if jaw == 0 and press == 0 and spread == 0:
             return None
         r = self.rect
