@@ -7,13 +7,19 @@ import av
 import numpy as np
 import pytest
 
-from services.renderer.tts import synthesize
+from services.renderer.voices import get_voice
 from services.runtime.media_probe import decode_audio, probe, rms_dbfs
 from tests.media.conftest import Rendered
 from tests.media.media_checks import top_level_boxes
 
 FPS = 25
 SKIN = np.array([240, 200, 160])
+
+
+def synthesize(line: str) -> tuple[np.ndarray, int]:
+    """The default local voice's samples and sample rate for `line`."""
+    speech = get_voice(None).synthesize(line)
+    return speech.samples, speech.sample_rate
 
 
 def _speech_seconds(line: str) -> float:
