@@ -22,8 +22,8 @@ import numpy.typing as npt
 
 from contracts.events import WordTiming
 
-_STRESS: Final = frozenset("ˈˌ")  # mark the syllable that follows
-_MODIFIERS: Final = frozenset("ːˑʰʲʷ")  # length, aspiration, palatalisation: part of the sound before them
+STRESS: Final = frozenset("ˈˌ")  # mark the syllable that follows
+MODIFIERS: Final = frozenset("ːˑʰʲʷ")  # length, aspiration, palatalisation: part of the sound before them
 _MARKERS: Final = frozenset("^$_")  # piper's begin, end and pad symbols
 _DIAG, _UP, _LEFT = 0, 1, 2
 
@@ -52,9 +52,9 @@ def script_words(text: str) -> list[str]:
 def _kind(phoneme: str) -> _Kind:
     if not phoneme or phoneme.isspace() or phoneme in _MARKERS:
         return _Kind.BOUNDARY
-    if phoneme in _STRESS:
+    if phoneme in STRESS:
         return _Kind.STRESS
-    if phoneme in _MODIFIERS or all(unicodedata.category(c).startswith("M") for c in phoneme):
+    if phoneme in MODIFIERS or all(unicodedata.category(c).startswith("M") for c in phoneme):
         return _Kind.MODIFIER
     if all(unicodedata.category(c)[0] in "PSZ" for c in phoneme):
         return _Kind.BOUNDARY

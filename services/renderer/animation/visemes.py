@@ -27,7 +27,7 @@ from typing import Final, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from services.renderer.word_timing import TimedPhoneme
+from services.renderer.word_timing import MODIFIERS, STRESS, TimedPhoneme
 
 Floats = npt.NDArray[np.float32]
 
@@ -140,8 +140,8 @@ COMPOUNDS: Final[dict[str, tuple[str, ...]]] = {
     "T": ("ɾ",),  # misaki's flapped t in some lexicons
 }
 
-_STRESS: Final = frozenset("ˈˌ")
-_LENGTH: Final = frozenset("ːˑʰʲʷˠˤ̃")
+_STRESS: Final = STRESS
+_LENGTH: Final = MODIFIERS | frozenset("ˠˤ̃")  # velarised, pharyngealised, nasalised: the sound before them too
 _TIE: Final = frozenset("\u0361\u035c")
 
 
